@@ -1,0 +1,40 @@
+# AffectWatch — `make demo` runs the whole system on real data; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test test-fast demo broker-start broker-stop bench clean lint
+
+setup: $(STAMP)  ## create .venv, install the package, resolve the Kafka broker jars
+
+$(STAMP): pyproject.toml tools/kafka/pom.xml
+	@command -v java >/dev/null || { echo "Java (JDK 17+) is required for the local Kafka broker: apt-get install -y openjdk-17-jdk-headless"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is required to resolve the Kafka jars: apt-get install -y maven"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/affectwatch broker fetch
+	$(BIN)/affectwatch warehouse migrate
+	touch $(STAMP)
+
+test: setup  ## the whole suite: unit + integration (real Kafka, DuckLake, SMTP, chromium)
+	$(BIN)/python -m pytest -m "" -q tests
+
+test-fast: setup  ## unit tests only
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+demo: setup  ## the whole system on real data: broker, simulator, ingest, forecasts, alerts, email, dashboard
+	$(BIN)/affectwatch demo
+
+bench: setup
+	$(BIN)/affectwatch bench ingest --messages 200000
+
+broker-start: setup
+	$(BIN)/affectwatch broker start
+broker-stop:
+	$(BIN)/affectwatch broker stop
+
+clean:
+	-$(BIN)/affectwatch broker stop
+	rm -rf var .pytest_cache

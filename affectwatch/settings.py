@@ -1,0 +1,151 @@
+"""The one typed settings object shared by every AffectWatch process.
+
+Every field names its environment variable (``AFFECTWATCH_<SECTION>__<FIELD>`` or the
+explicit alias below). Secrets come only from the environment. A documented example
+lives in ``config/affectwatch.example.env``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Connection to a Kafka cluster (local broker by default)."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"  # comma-separated list
+    affect_topic: str = "affect.windows.v1"
+    symptom_topic: str = "symptoms.reports.v1"
+    dlq_topic: str | None = None  # optional dead-letter topic, in addition to the table
+    group_id: str = "affectwatch-ingest"
+    client_id: str = "affectwatch"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    partitions: int = 4  # used when the local tooling creates topics
+    max_message_bytes: int = 16_384  # larger payloads are dead-lettered as `oversized_payload`
+    batch_max_records: int = 50_000
+    batch_max_seconds: float = 0.5
+
+    def client_kwargs(self) -> dict:
+        """Keyword arguments shared by kafka-python producers, consumers and admin clients."""
+        kw: dict = {
+            "bootstrap_servers": [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()],
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
+        if self.ssl_cafile:
+            kw["ssl_cafile"] = self.ssl_cafile
+        if self.ssl_certfile:
+            kw["ssl_certfile"] = self.ssl_certfile
+        if self.ssl_keyfile:
+            kw["ssl_keyfile"] = self.ssl_keyfile
+        if self.sasl_mechanism:
+            kw["sasl_mechanism"] = self.sasl_mechanism
+            kw["sasl_plain_username"] = self.sasl_username
+            kw["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        return kw
+
+
+class WarehouseSettings(_Section):
+    """DuckLake warehouse: catalog (SQLite default, or PostgreSQL) + Parquet data path."""
+
+    catalog: str = ""  # default: <data_dir>/warehouse/catalog.sqlite ; or "postgres:dbname=... host=..."
+    data_path: str = ""  # default: <data_dir>/warehouse/data/ ; or s3://bucket/prefix/
+    alias: str = "wh"
+    data_inlining_row_limit: int = 0  # 0 disables DuckLake inlining (rows always go to Parquet)
+    retention_days_dead_letters: int = 90
+
+
+class PrivacySettings(_Section):
+    k_min: int = 11  # minimum observations in a window / cell
+    min_devices: int = 3  # minimum distinct devices in a region-period cell
+    clock_skew_seconds: int = 300
+    min_window_seconds: int = 300
+    max_window_seconds: int = 86_400
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8025
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "AffectWatch <alerts@affectwatch.local>"
+    timeout_s: float = 10.0
+    max_attempts: int = 8
+    backoff_base_s: float = 30.0
+
+
+class AlertSettings(_Section):
+    rules_file: str = ""  # default: <repo>/config/alert_rules.yaml
+    min_devices: int = 3
+    min_observations: int = 11
+    min_quality: float = 0.3
+    cooldown_hours: int = 72
+    timezone: str = "America/New_York"
+
+
+class DashboardSettings(_Section):
+    users_file: str = ""  # local users file with bcrypt hashes (see affectwatch users add)
+    basemap_style: str = ""  # URL of a map style; empty = offline blank style from static/
+    stale_after_hours: float = 36.0
+    port: int = 8501
+
+
+class Settings(BaseSettings):
+    """Frozen, typed settings. Nested fields read from ``AFFECTWATCH_KAFKA__BOOTSTRAP_SERVERS`` etc."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AFFECTWATCH_",
+        env_nested_delimiter="__",
+        env_file=None,
+        frozen=True,
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default=REPO_ROOT / "var")
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    kafka: KafkaSettings = KafkaSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    alerts: AlertSettings = AlertSettings()
+    dashboard: DashboardSettings = DashboardSettings()
+
+    # -- derived paths -------------------------------------------------------------
+    @property
+    def extension_dir(self) -> Path:
+        return self.data_dir / "duckdb_extensions"
+
+    @property
+    def catalog(self) -> str:
+        return self.warehouse.catalog or f"sqlite:{self.data_dir / 'warehouse' / 'catalog.sqlite'}"
+
+    @property
+    def data_path(self) -> str:
+        return self.warehouse.data_path or str(self.data_dir / "warehouse" / "data") + "/"
+
+    @property
+    def rules_file(self) -> Path:
+        return Path(self.alerts.rules_file) if self.alerts.rules_file else REPO_ROOT / "config" / "alert_rules.yaml"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
