@@ -48,13 +48,17 @@ def warehouse_compact(
 
 
 def _register_all() -> None:
+    from affectwatch import demo, sqlshell
     from alerts import commands as alert_commands
-    from analytics import commands as analytics_commands
+    from analytics import commands as forecast_commands
+    from analytics import detect_commands
     from dashboard import commands as dashboard_commands
     from ingest import commands as ingest_commands
-    from affectwatch import sqlshell, demo
+    from ingest import sim_commands
 
-    for mod in (ingest_commands, analytics_commands, alert_commands, dashboard_commands, sqlshell, demo):
+    modules = (ingest_commands, sim_commands, forecast_commands, detect_commands, alert_commands,
+               dashboard_commands, sqlshell, demo)
+    for mod in modules:
         mod.register(app, bench_app)
 
 
