@@ -68,6 +68,13 @@ class WarehouseSettings(_Section):
     data_path: str = ""  # default: <data_dir>/warehouse/data/ ; or s3://bucket/prefix/
     alias: str = "wh"
     data_inlining_row_limit: int = 0  # 0 disables DuckLake inlining (rows always go to Parquet)
+    # Object storage for the data path (s3://...; e.g. MinIO in docker-compose profile `scale`).
+    s3_endpoint: str | None = None  # host:port, e.g. minio:9000; None = AWS
+    s3_key_id: str | None = None
+    s3_secret: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    s3_use_ssl: bool = True
+    s3_url_style: Literal["vhost", "path"] = "path"
     retention_days_dead_letters: int = 90
 
 

@@ -40,6 +40,19 @@ def _load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings, postgre
         con.execute(f"LOAD {name}")
     if postgres:
         con.execute("INSTALL postgres; LOAD postgres")
+    if settings.data_path.startswith("s3://"):
+        con.execute("INSTALL httpfs; LOAD httpfs")
+        w = settings.warehouse
+        params = {
+            "KEY_ID": w.s3_key_id,
+            "SECRET": w.s3_secret.get_secret_value() if w.s3_secret else None,
+            "REGION": w.s3_region,
+            "ENDPOINT": w.s3_endpoint,
+            "URL_STYLE": w.s3_url_style,
+        }
+        parts = ["TYPE s3"] + [f"{k} '{_quote(str(v))}'" for k, v in params.items() if v]
+        parts.append(f"USE_SSL {'true' if w.s3_use_ssl else 'false'}")
+        con.execute(f"CREATE OR REPLACE SECRET affectwatch_s3 ({', '.join(parts)})")
 
 
 def _prepare_sqlite_catalog(path: Path) -> None:
