@@ -47,6 +47,14 @@ def warehouse_compact(
     typer.echo(compact(expire_older_than=expire_older_than))
 
 
+@app.command("config-example")
+def config_example() -> None:
+    """Print every setting with its environment variable and default (config/affectwatch.example.env)."""
+    from affectwatch.config_doc import render
+
+    typer.echo(render(), nl=False)
+
+
 def _register_all() -> None:
     from affectwatch import demo, sqlshell
     from alerts import commands as alert_commands
