@@ -24,6 +24,8 @@ NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 DeviceId = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 RegionId = Annotated[str, msgspec.Meta(min_length=2, max_length=16)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# RFC 3339 requires an offset: naive timestamps are rejected (DESIGN.md: "RFC 3339 UTC").
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 REGION_RE = re.compile(r"^(\d{2}|\d{5}|8[0-9a-f]{14})$")
 
@@ -43,8 +45,8 @@ class AffectWindow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     device_id: DeviceId
     region_id: RegionId
     site_type: SiteType
-    window_start: datetime
-    window_end: datetime
+    window_start: Timestamp
+    window_end: Timestamp
     n_observations: NonNegInt
     n_abstained: NonNegInt
     valence_mean: SignedUnit
@@ -69,7 +71,7 @@ class SymptomReport(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     period_end: date
     count: NonNegInt
     source: ShortText
-    reported_at: datetime
+    reported_at: Timestamp
     denominator: NonNegInt | None = None
 
 
