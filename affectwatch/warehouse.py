@@ -73,8 +73,14 @@ def connect(
     read_only: bool = False,
     use: bool = True,
     threads: int | None = None,
+    snapshot: int | None = None,
+    as_of: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB session with the DuckLake warehouse attached as ``settings.warehouse.alias``."""
+    """Open an in-memory DuckDB session with the DuckLake warehouse attached as ``settings.warehouse.alias``.
+
+    ``snapshot`` (a DuckLake snapshot id) or ``as_of`` (a timestamp) attach the warehouse as it was
+    then (time travel; implies ``read_only``).
+    """
     s = settings or get_settings()
     s.extension_dir.mkdir(parents=True, exist_ok=True)
     config = {"extension_directory": str(s.extension_dir), "autoinstall_known_extensions": "false"}
@@ -89,7 +95,13 @@ def connect(
     if not s.data_path.startswith(("s3://", "gs://", "az://", "abfss://", "http")):
         Path(s.data_path).mkdir(parents=True, exist_ok=True)
     opts = [f"DATA_PATH '{_quote(s.data_path)}'"]
-    if read_only:
+    if snapshot is not None and as_of is not None:
+        raise ValueError("give either snapshot or as_of, not both")
+    if snapshot is not None:
+        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    if as_of is not None:
+        opts.append(f"SNAPSHOT_TIME '{_quote(str(as_of))}'")
+    if read_only or snapshot is not None or as_of is not None:
         opts.append("READ_ONLY")
     elif s.warehouse.data_inlining_row_limit >= 0:
         opts.append(f"DATA_INLINING_ROW_LIMIT {int(s.warehouse.data_inlining_row_limit)}")
