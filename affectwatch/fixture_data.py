@@ -388,7 +388,6 @@ def alert_frames() -> dict[str, pd.DataFrame]:
     events = [
         ("48|flu_admissions|2023-06-17", "opened", "yellow", "farrington z=2.7", t - timedelta(days=4)),
         ("48|flu_admissions|2023-06-17", "escalated", "red", "forecast exceedance p=0.91", t - timedelta(days=2)),
-        ("48|flu_admissions|2023-06-17", "acknowledged", "red", "by epi.lead@health.example.org", t - timedelta(days=1)),
         ("06|affect_distress|2023-06-11", "opened", "yellow", "cusum s=4.3", t - timedelta(days=12)),
         ("06|affect_distress|2023-06-11", "new_evidence", "yellow", "cusum s=5.2", t - timedelta(hours=6)),
         ("36|ili|2023-05-14", "opened", "yellow", "farrington z=2.9", t - timedelta(days=40)),

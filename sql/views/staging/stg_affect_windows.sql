@@ -1,0 +1,27 @@
+-- stg_affect_windows: accepted device windows, renamed and cast only (internal: device-level rows).
+-- Never exposed to analysts; marts aggregate it to region cells with small-cell suppression.
+select
+    device_id,                                                  -- pseudonymous device id (rotating HMAC)
+    region_id,                                                  -- state FIPS (2), county FIPS (5) or H3 cell
+    site_type,                                                  -- ed | clinic | school | transit | other
+    window_start,                                               -- timestamptz, UTC
+    window_end,                                                 -- timestamptz, UTC
+    cast(timezone('UTC', window_start) as date) as window_date, -- UTC calendar day of window_start
+    cast(n_observations as bigint) as n_observations,           -- people-observations in the window (count)
+    cast(n_abstained as bigint) as n_abstained,                 -- observations the device refused to score (count)
+    cast(n_observations - n_abstained as bigint) as n_scored,   -- observations behind the means (count)
+    valence_mean,                                               -- mean valence, [-1, 1]
+    arousal_mean,                                               -- mean arousal, [-1, 1]
+    valence_sd,                                                 -- sd of valence, >= 0, valence units
+    arousal_sd,                                                 -- sd of arousal, >= 0, arousal units
+    distress_share,                                             -- share of scored observations, [0, 1]
+    confidence_mean,                                            -- mean model confidence, [0, 1]
+    quality_pose_stability,                                     -- [0, 1], face only
+    quality_lighting,                                           -- [0, 1], face only
+    quality_snr_db,                                             -- signal-to-noise ratio, dB, voice only
+    modality,                                                   -- face | voice | multimodal
+    model_version,                                              -- on-device model id
+    dp_epsilon,                                                 -- Laplace epsilon, NULL if no noise
+    simulated,                                                  -- true when from the device simulator
+    ingested_at                                                 -- timestamptz, when the warehouse got it
+from wh.affect_windows
