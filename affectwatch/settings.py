@@ -105,6 +105,10 @@ class AlertSettings(_Section):
     min_quality: float = 0.3
     cooldown_hours: int = 72
     timezone: str = "America/New_York"
+    # `affectwatch schedule` jobs (crontab syntax, in `timezone`)
+    forecast_cron: str = "0 5 * * *"  # forecast refresh, daily
+    detect_cron: str = "15 * * * *"  # detection + alert lifecycle, hourly
+    deliver_cron: str = "* * * * *"  # immediate emails, due digests, retries: every minute
 
 
 class DashboardSettings(_Section):
