@@ -34,8 +34,8 @@ For the value at time t0 (period length ``period``: 52 for weekly data, 365 for 
     and size ``mu0 / (phi - 1)`` (Poisson when phi = 1); p = P(Y >= y); statistic
     ``(y - mu0) / sqrt(phi mu0)``.
 * **Alarm** — ``y > U``, except when fewer than 5 cases occurred in the last 4 time points
-  (current included; such a suppressed alarm has reason 'too_few_recent_cases'). Level red when p < 0.01, else yellow.
-  No population offset.
+  (current included; such a suppressed alarm has reason 'too_few_recent_cases').
+  Level red when p < 0.01, else yellow. No population offset.
 """
 from __future__ import annotations
 
