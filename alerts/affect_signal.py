@@ -1,0 +1,119 @@
+"""Decisions for affect signals (source ``affect_windows``), via ``analytics.affect_anomaly``.
+
+The detector gives one verdict per region for a period (24 h ending at the current hour). It is
+evaluated for the current period and the ``resolve_after - 1`` periods before it, so the
+lifecycle knows how many consecutive quiet periods there were. Abstentions (too few devices or
+observations, low quality, a model_version change, a short baseline, no data) become level
+``insufficient_data`` with the detector's reason: affect never raises an alert on thin data.
+Numbers of cells that fail the privacy rules never enter the evidence.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from affectwatch.settings import Settings
+from alerts import series
+from alerts.engine import SPARK_POINTS, _f
+from alerts.lifecycle import Decision
+from alerts.rules import SignalRule
+
+LOOKBACK_EXTRA_DAYS = 2
+
+
+def _levels_for(res: pd.DataFrame, rule: SignalRule, name: str) -> tuple[pd.Series, dict]:
+    """Rule conditions on the detector rows (one per region); red checked last so it wins."""
+    level = pd.Series([None] * len(res), index=res.index, dtype=object)
+    fired_by = {}
+    for lvl in ("yellow", "red"):
+        lr = rule.levels.get(lvl)
+        if lr is None:
+            continue
+        held = []
+        for c in lr.when:
+            if c.p_below is not None:
+                held.append(res["p_value"].lt(c.p_below).fillna(False))
+            elif c.alarm:
+                held.append(res["alarm"].astype(bool))
+            elif c.statistic_above is not None:
+                held.append(res["statistic"].gt(c.statistic_above).fillna(False))
+            else:
+                held.append(pd.Series(False, index=res.index))
+        n = sum(h.astype(int) for h in held)
+        fired = (n >= lr.require) & res["reason"].isna()
+        level[fired] = lvl
+        fired_by[lvl] = fired
+    return level, fired_by
+
+
+def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datetime) -> list[Decision]:
+    from analytics.affect_anomaly import affect_anomalies
+
+    spec = rule.detectors[0]
+    min_dev = rule.min_devices or s.alerts.min_devices
+    min_obs = rule.min_observations or s.alerts.min_observations
+    min_q = rule.min_quality if rule.min_quality is not None else s.alerts.min_quality
+    params = {"baseline_days": 28, **spec.params}
+    lookback = int(params["baseline_days"]) + rule.resolve_after + LOOKBACK_EXTRA_DAYS
+    windows = series.affect_windows(con, now, max(lookback, SPARK_POINTS + 1))
+    if windows.empty:
+        return []
+    at = pd.Timestamp(now).tz_convert("UTC").floor("h")
+    period_h = int(params.get("period_hours", 24))
+    runs = []
+    for k in range(rule.resolve_after):
+        res = affect_anomalies(windows, signal=rule.affect_field, min_devices=min_dev, min_observations=min_obs,
+                               min_quality=min_q, at=at - pd.Timedelta(hours=period_h * k), settings=s, **params)
+        level, _ = _levels_for(res, rule, spec.name)
+        runs.append(res.assign(level_rule=level.to_numpy()))
+    current = runs[0].set_index("region_id")
+    history = {k: r.set_index("region_id") for k, r in enumerate(runs)}
+    cells = series.affect_cells(windows, rule.affect_field, s.privacy.k_min, s.privacy.min_devices)
+    cooldown = rule.cooldown_hours if rule.cooldown_hours is not None else s.alerts.cooldown_hours
+    decisions = []
+    for region, r in current.iterrows():
+        start = pd.Timestamp(r["period_start"]).date()
+        end = (pd.Timestamp(r["period_end"]) - timedelta(microseconds=1)).date()
+        quiet = 0
+        for k in range(rule.resolve_after):
+            h = history[k]
+            if region in h.index and not isinstance(h.loc[region, "level_rule"], str) \
+                    and not isinstance(h.loc[region, "reason"], str):
+                quiet += 1
+            else:
+                break
+        c = cells[cells["series"] == region].sort_values("date").tail(SPARK_POINTS)
+        thr = _f(r["threshold"])
+        ev = {
+            "detectors": {spec.name: {
+                "statistic": _f(r["statistic"]), "threshold": thr, "p_value": _f(r["p_value"]),
+                "expected": _f(r["expected"]), "alarm": bool(r["alarm"]), "reason": r["reason"],
+                "model_version": r["model_version"], "baseline_periods": int(r["baseline_periods"]),
+            }},
+            "cell": {"n_devices": int(r["n_devices"]), "n_observations": int(r["n_observations"]),
+                     "quality": _f(r["quality"])},
+            "series": {
+                "dates": [str(pd.Timestamp(d).date()) for d in c["date"]],
+                "observed": [_f(v) for v in c["observed"]],  # NaN (suppressed) -> None
+                "n_devices": [int(v) for v in c["n_devices"]],
+                "n_observations": [int(v) for v in c["n_observations"]],
+                "threshold": [thr] * len(c),
+            },
+            "simulated": bool(c["simulated"].all()) if len(c) else True,
+            "minimums": {"min_devices": min_dev, "min_observations": min_obs, "min_quality": min_q},
+        }
+        common = dict(region_id=region, signal=signal, rule=signal, data_start=start, data_end=end,
+                      provisional=(now.date() - end).days <= rule.provisional_days,
+                      resolve_after=rule.resolve_after, cooldown_hours=cooldown, evidence=ev)
+        if isinstance(r["reason"], str):
+            decisions.append(Decision(level="insufficient_data", reason=r["reason"], **common))
+            continue
+        lvl = r["level_rule"] if isinstance(r["level_rule"], str) else None
+        decisions.append(Decision(
+            level=lvl, detectors=[spec.name] if lvl else [], statistic=_f(r["statistic"]), threshold=thr,
+            p_value=_f(r["p_value"]), observed=_f(r["observed"]), expected=_f(r["expected"]),
+            quiet_periods=quiet, **common,
+        ))
+    return decisions

@@ -1,0 +1,369 @@
+"""Email outbox in the warehouse: queue one message per (alert or digest, recipient), send it once.
+
+Delivery guarantee - why there is no loss and no duplicate
+----------------------------------------------------------
+* Queueing is idempotent. The Message-ID is derived from what the message is about (alert id +
+  the notification it carries + recipient, or subscription + digest date), and a message whose
+  Message-ID is already in ``email_outbox`` is never queued again: re-running detection, a
+  scheduler restart or two schedulers racing cannot create a second message.
+* The whole RFC 5322 message is rendered once and frozen in ``email_outbox.message``. Every
+  retry sends exactly those bytes, with the same Message-ID.
+* Each attempt is journalled in ``email_attempts``: a ``sending`` row is committed BEFORE the
+  SMTP transaction, and ``sent`` (with the outbox row marked sent, in one transaction) or
+  ``error`` after it. A failed attempt (server down, 4xx, 5xx, timeout) is retried with
+  exponential backoff (``backoff_base_s * 2**(n-1)``, capped at 1 h) up to ``max_attempts``;
+  then the row is ``failed`` and ``affectwatch alerts send-pending --retry-failed`` requeues it.
+  Nothing is dropped silently.
+* The remaining window is a crash after the server accepted the message (250 after DATA) but
+  before ``sent`` was committed. No SMTP client can learn afterwards whether the server kept the
+  message (SMTP has no "did you get Message-ID X?" command), so a sender must choose between
+  at-most-once (skip: risks LOSS) and at-least-once (resend: risks a second transmission). We
+  choose at-least-once transmission with an idempotency key: on restart, a message whose last
+  attempt is an unfinished ``sending`` is re-sent with the SAME Message-ID and the same bytes,
+  and the attempt is logged as a ``recovery`` so an operator can see it. Receivers that
+  de-duplicate by Message-ID (our ``affectwatch smtp-sink``, Dovecot's Sieve ``duplicate`` test
+  RFC 7352, archivers such as piler, and mail clients threading by Message-ID) then hold one
+  copy: the recipient sees no duplicate, and no alert is lost. The window is kept to the time
+  between the server's 250 and one catalog commit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import smtplib
+import ssl
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from email import message_from_bytes, policy
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from affectwatch.logs import get_logger
+from affectwatch.settings import Settings, get_settings
+from affectwatch.warehouse import connect
+from alerts import render
+from alerts.lifecycle import NOTIFY_EVENTS
+from alerts.rules import LEVEL_RANK
+from alerts.subscriptions import Subscription, active_subscriptions
+
+log = get_logger(__name__)
+
+MAX_BACKOFF_S = 3600.0
+
+
+class TransientSmtpError(Exception):
+    """The server was down, timed out, or answered with a 4xx/5xx code; the message will be retried."""
+
+
+class SmtpUnavailable(TransientSmtpError):
+    """No connection could be made (server down, TLS or login failure): the pass stops early."""
+
+
+def _now(now: datetime | None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def _aware(ts):
+    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def _rows(con, sql, params=None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _tx(con, fn):
+    """Run fn inside one warehouse transaction, retrying when another writer won a catalog race."""
+    for attempt in range(10):
+        con.execute("begin")
+        try:
+            out = fn()
+            con.execute("commit")
+            return out
+        except (duckdb.TransactionException, duckdb.IOException):
+            con.execute("rollback")
+            if attempt == 9:
+                raise
+        except BaseException:
+            con.execute("rollback")
+            raise
+
+
+def message_id(key: str, settings: Settings) -> str:
+    """A stable RFC 5322 Message-ID: the same key always gives the same id."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{render._domain(settings)}>"
+
+
+def _queue(con, msg, *, recipient: str, kind: str, alert_ids: list[str], subscription_id: str, trigger: str,
+           now: datetime) -> bool:
+    mid = msg["Message-ID"]
+    if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+        return False
+    con.execute(
+        """insert into email_outbox (message_id, recipient, kind, alert_ids, subject, status, attempts,
+               next_attempt_at, last_error, created_at, sent_at, message, subscription_id, trigger)
+           values (?, ?, ?, ?, ?, 'pending', 0, ?, null, ?, null, ?, ?, ?)""",
+        [mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), now, now, msg.as_bytes(), subscription_id, trigger],
+    )
+    return True
+
+
+# -- immediate alerts ------------------------------------------------------------------------
+
+def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, now: datetime | None = None) -> int:
+    """Queue one email per (newest notifying alert event, immediate subscriber who wants it)."""
+    s = settings or get_settings()
+    now = _now(now)
+    subs = active_subscriptions(con, "immediate")
+    if not subs:
+        return 0
+    events = _rows(con, f"""
+        select e.alert_id, e.event, e.level as event_level, e.detail, e.event_at, a.*
+        from alert_events e join alerts a using (alert_id)
+        where e.event in ({','.join('?' * len(NOTIFY_EVENTS))})
+          and json_extract(e.detail, '$.notify')::boolean
+        qualify row_number() over (partition by e.alert_id order by e.event_at desc) = 1
+        order by e.event_at""", list(NOTIFY_EVENTS))
+    queued = 0
+
+    def work():
+        nonlocal queued
+        queued = 0
+        for ev in events:
+            level = ev["event_level"]
+            detail = json.loads(ev["detail"] or "{}")
+            trigger = f"{ev['event']}:{level}:{detail.get('data_end')}"
+            for sub in subs:
+                if _aware(ev["event_at"]) < _aware(sub.created_at) or not sub.wants(ev["region_id"], level):
+                    continue
+                if LEVEL_RANK[ev["level"]] < LEVEL_RANK[sub.min_level]:
+                    continue
+                mid = message_id(f"immediate|{ev['alert_id']}|{trigger}|{sub.recipient.lower()}", s)
+                if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+                    continue
+                msg = render.render_immediate(ev, sub.recipient, mid, event=ev["event"], settings=s, now=now)
+                if _queue(con, msg, recipient=sub.recipient, kind="immediate", alert_ids=[ev["alert_id"]],
+                          subscription_id=sub.subscription_id, trigger=trigger, now=now):
+                    queued += 1
+
+    _tx(con, work)
+    if queued:
+        log.info("immediate emails queued", count=queued)
+    return queued
+
+
+# -- daily digests ---------------------------------------------------------------------------
+
+def digest_due(sub: Subscription, now: datetime) -> date | None:
+    """The local date whose digest is due for this subscription now, or None.
+
+    A digest is due once the subscriber's local clock has passed ``digest_time``; a scheduler
+    that was down at that moment catches up as soon as it runs again (same day, same Message-ID).
+    Digests scheduled before the subscription existed are not sent.
+    """
+    tz = ZoneInfo(sub.timezone or get_settings().alerts.timezone)
+    local = now.astimezone(tz)
+    hh, mm = (int(x) for x in (sub.digest_time or "07:00").split(":"))
+    due_at = datetime.combine(local.date(), dtime(hh, mm), tzinfo=tz)
+    if local < due_at or due_at < _aware(sub.created_at):
+        return None
+    return local.date()
+
+
+def _digest_alerts(con, sub: Subscription, now: datetime) -> list[dict]:
+    rows = _rows(con, """
+        select * from alerts
+        where level in ('red', 'yellow')
+          and (status in ('open', 'ongoing') or resolved_at >= ?)
+        order by case level when 'red' then 0 else 1 end, data_end desc, region_id""", [now - timedelta(hours=24)])
+    return [r for r in rows if sub.wants(r["region_id"], r["level"])]
+
+
+def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, now: datetime | None = None) -> int:
+    """Queue today's digest for every digest subscription whose local digest time has passed."""
+    s = settings or get_settings()
+    now = _now(now)
+    queued = 0
+
+    def work():
+        nonlocal queued
+        queued = 0
+        for sub in active_subscriptions(con, "digest"):
+            day = digest_due(sub, now)
+            if day is None:
+                continue
+            mid = message_id(f"digest|{sub.subscription_id}|{sub.recipient.lower()}|{day}", s)
+            if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+                continue
+            alerts = _digest_alerts(con, sub, now)
+            msg = render.render_digest(alerts, sub.recipient, mid, str(day), settings=s, now=now)
+            if _queue(con, msg, recipient=sub.recipient, kind="digest", alert_ids=[a["alert_id"] for a in alerts],
+                      subscription_id=sub.subscription_id, trigger=f"digest:{day}", now=now):
+                queued += 1
+
+    _tx(con, work)
+    if queued:
+        log.info("digests queued", count=queued)
+    return queued
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+class SmtpConnection:
+    """A lazily opened smtplib connection configured from settings.smtp (STARTTLS/SSL, login)."""
+
+    def __init__(self, settings: Settings):
+        self.cfg = settings.smtp
+        self.client: smtplib.SMTP | None = None
+
+    def open(self) -> smtplib.SMTP:
+        if self.client is not None:
+            return self.client
+        c = self.cfg
+        try:
+            if c.security == "ssl":
+                client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_s, context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(c.host, c.port, timeout=c.timeout_s)
+                if c.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if c.username:
+                if c.password is None:
+                    raise SmtpUnavailable("smtp.username is set but AFFECTWATCH_SMTP__PASSWORD is not")
+                client.login(c.username, c.password.get_secret_value())
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SmtpUnavailable(f"cannot connect to {c.host}:{c.port}: {exc}") from exc
+        self.client = client
+        return client
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        client = self.open()
+        try:
+            refused = client.sendmail(sender, [recipient], raw)
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TransientSmtpError(f"{type(exc).__name__}: {exc}") from exc
+        if refused:
+            raise TransientSmtpError(f"recipient refused: {refused}")
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.quit()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+            self.client = None
+
+
+def _mark_sent(con, row: dict, attempt: int, now: datetime) -> None:
+    """The commit point: attempt journalled as sent and the outbox row closed, in one transaction."""
+    def work():
+        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sent', null)",
+                    [row["message_id"], attempt, now])
+        con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
+                    "where message_id = ?", [now, attempt, row["message_id"]])
+    _tx(con, work)
+
+
+def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, now: datetime) -> str:
+    cfg = settings.smtp
+    final = attempt >= cfg.max_attempts
+    delay = min(cfg.backoff_base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+    status = "failed" if final else "pending"
+
+    def work():
+        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
+                    [row["message_id"], attempt, now, error[:500]])
+        con.execute("update email_outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
+                    "where message_id = ?",
+                    [status, attempt, error[:500], None if final else now + timedelta(seconds=delay), row["message_id"]])
+    _tx(con, work)
+    return status
+
+
+def _last_attempt(con, mid: str) -> dict | None:
+    rows = _rows(con, "select attempt, outcome from email_attempts where message_id = ? "
+                      "order by attempt desc, case outcome when 'sending' then 1 else 0 end limit 1", [mid])
+    return rows[0] if rows else None
+
+
+def send_pending(
+    settings: Settings | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> dict:
+    """Send every pending message whose backoff has expired; journal each attempt before and after."""
+    s = settings or get_settings()
+    own = con is None
+    con = con or connect(s)
+    fixed = now
+    clock = (lambda: _now(fixed)) if fixed is not None else (lambda: _now(None))
+    now = clock()
+    out = {"sent": 0, "errors": 0, "failed": 0, "recovered": 0, "deferred": 0}
+    smtp = SmtpConnection(s)
+    try:
+        rows = _rows(con, """select message_id, recipient, attempts, message from email_outbox
+                             where status = 'pending' and (next_attempt_at is null or next_attempt_at <= ?)
+                             order by created_at, message_id limit ?""", [now, limit])
+        for row in rows:
+            last = _last_attempt(con, row["message_id"])
+            recovering = last is not None and last["outcome"] == "sending"
+            attempt = max(row["attempts"], last["attempt"] if last else 0) + 1
+            if recovering:
+                out["recovered"] += 1
+                log.warning("unfinished send found after a crash; re-sending with the same Message-ID",
+                            message_id=row["message_id"], previous_attempt=last["attempt"])
+            con.execute(
+                "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
+                [row["message_id"], attempt, clock(), "recovery: previous attempt unfinished" if recovering else None],
+            )
+            raw = bytes(row["message"])
+            sender = message_from_bytes(raw, policy=policy.default)["From"].addresses[0].addr_spec
+            try:
+                smtp.send(raw, sender, row["recipient"])
+            except TransientSmtpError as exc:
+                status = _mark_error(con, row, attempt, str(exc), s, clock())
+                out["errors"] += 1
+                out["failed"] += status == "failed"
+                log.warning("email attempt failed", message_id=row["message_id"], attempt=attempt,
+                            final=status == "failed", error=str(exc)[:200])
+                if isinstance(exc, SmtpUnavailable):
+                    out["deferred"] = len(rows) - rows.index(row) - 1  # server down: stop this pass
+                    break
+                continue
+            _mark_sent(con, row, attempt, clock())
+            out["sent"] += 1
+            log.info("email sent", message_id=row["message_id"], attempt=attempt)
+    finally:
+        smtp.close()
+        if own:
+            con.close()
+    if any(out.values()):
+        log.info("outbox pass finished", **out)
+    return out
+
+
+def retry_failed(con: duckdb.DuckDBPyConnection) -> int:
+    """Put messages that exhausted their attempts back in the queue (after an operator fixed the server)."""
+    n = con.execute("select count(*) from email_outbox where status = 'failed'").fetchone()[0]
+    if n:
+        con.execute("update email_outbox set status = 'pending', next_attempt_at = null where status = 'failed'")
+    return n
+
+
+def deliver(settings: Settings | None = None, now: datetime | None = None, con: duckdb.DuckDBPyConnection | None = None) -> dict:
+    """One delivery pass: queue immediate alerts and due digests, then send what is pending."""
+    s = settings or get_settings()
+    own = con is None
+    con = con or connect(s)
+    try:
+        queued_now = queue_immediate(con, s, now)
+        digests = queue_digests(con, s, now)
+        sent = send_pending(s, con, now)
+        return {"queued_immediate": queued_now, "queued_digests": digests, **sent}
+    finally:
+        if own:
+            con.close()
