@@ -12,7 +12,7 @@ final as (
         reason,                                                 -- machine-readable reason
         count(*) as n_dead_letters,                             -- rejected records (count)
         count(distinct region_id) as n_regions,                 -- distinct message keys (count)
-        sum(raw_bytes) as raw_bytes,                            -- payload size, bytes
+        cast(sum(raw_bytes) as bigint) as raw_bytes,                      -- payload size, bytes
         min(received_at) as first_received_at,                  -- timestamptz
         max(received_at) as last_received_at,                   -- timestamptz
         min(detail) as example_detail                           -- one detail message, for orientation

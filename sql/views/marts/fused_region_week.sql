@@ -23,7 +23,7 @@ weekly as (
 daily as (
     select
         region_id, syndrome, cast(period_start - cast(dayofweek(period_start) as integer) as date) as week_start,
-        sum(count) as count, sum(denominator) as denominator, bool_or(revised) as revised,
+        cast(sum(count) as bigint) as count, cast(sum(denominator) as bigint) as denominator, bool_or(revised) as revised,
         count(*) as n_days_reported, max(reported_at) as reported_at
     from latest
     where period_days = 1

@@ -1,0 +1,88 @@
+"""Analyst-mode guard: only read-only queries on the analyst views reach the warehouse.
+
+DuckDB has no grants, so the analyst shell checks each statement before running it:
+
+- only ``select``-type statements (this includes ``describe``, ``summarize``, ``show``, ``from x``);
+  ``insert``, ``create``, ``attach``, ``copy``, ``set``, ``call``, ... are refused;
+- the parsed statement (``json_serialize_sql``) may only read the analyst marts: a table
+  reference into the warehouse catalog (``wh.affect_windows``), its DuckLake metadata catalog, the
+  internal ``staging`` schema (``stg_*``/``int_*`` device-level views) or another catalog is refused;
+- table functions are limited to an allow-list (no ``read_parquet``/``read_csv``/``query``/...).
+
+Together with a read-only warehouse attachment and disabled external file access, an analyst
+session cannot reach device-level rows or write anything. Pipeline engineers who need the raw
+tables use ``affectwatch sql --raw`` (still read-only).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import duckdb
+
+from affectwatch.views import CATALOG, INTERNAL_SCHEMA, MART_SCHEMA
+
+ALLOWED_TABLE_FUNCTIONS = frozenset({
+    "symptoms_known_at", "ducklake_snapshots", "range", "generate_series", "unnest",
+    "duckdb_views", "duckdb_columns", "duckdb_functions", "duckdb_types", "duckdb_settings",
+    "duckdb_keywords", "pragma_table_info", "pragma_show", "json_each", "json_tree",
+})
+_ALLOWED_CATALOGS = {"", CATALOG, "system", "temp"}
+_ALLOWED_SCHEMAS = {"", MART_SCHEMA, CATALOG, "information_schema", "pg_catalog"}
+
+
+class AnalystQueryError(ValueError):
+    """A statement an analyst session does not run; the message says why and what to use instead."""
+
+
+def check_analyst_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Raise ``AnalystQueryError`` unless every statement in ``sql`` is a read of analyst views."""
+    statements = con.extract_statements(sql)
+    if not statements:
+        raise AnalystQueryError("empty statement")
+    for st in statements:
+        if st.type != duckdb.StatementType.SELECT:
+            kind = st.type.name.lower()
+            raise AnalystQueryError(
+                f"{kind} statements are not allowed in an analyst session (read-only: only select, describe, "
+                f"summarize and show); the warehouse is attached read-only")
+        parsed = json.loads(con.execute("select json_serialize_sql(?)", [st.query]).fetchone()[0])
+        if parsed.get("error"):
+            raise AnalystQueryError(f"statement not supported in an analyst session: {parsed.get('error_message', '')}")
+        for node in _nodes(parsed):
+            _check_node(node)
+
+
+def _nodes(obj) -> Iterator[dict]:
+    if isinstance(obj, dict):
+        yield obj
+        for value in obj.values():
+            yield from _nodes(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _nodes(value)
+
+
+def _check_node(node: dict) -> None:
+    kind = node.get("type")
+    if kind in ("BASE_TABLE", "SHOW_REF") and node.get("table_name"):
+        _check_table(node.get("catalog_name") or "", node.get("schema_name") or "", node["table_name"].strip('"'))
+    elif kind == "TABLE_FUNCTION":
+        fn = node.get("function") or {}
+        name = (fn.get("function_name") or "").lower()
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            raise AnalystQueryError(
+                f"table function {name}() is not allowed in an analyst session; allowed: "
+                f"{', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}")
+
+
+def _check_table(catalog: str, schema: str, table: str) -> None:
+    name = ".".join(p for p in (catalog, schema, table) if p)
+    lowered = table.lower()
+    if schema.lower() == INTERNAL_SCHEMA or lowered.startswith(("stg_", "int_")) or lowered == "privacy_params":
+        raise AnalystQueryError(
+            f"{name} is an internal staging model with device-level rows; query the analyst views instead (.views)")
+    if catalog.lower() not in _ALLOWED_CATALOGS or schema.lower() not in _ALLOWED_SCHEMAS:
+        raise AnalystQueryError(
+            f"{name} is outside the analyst views: raw warehouse tables are for the pipeline "
+            f"(use `affectwatch sql --raw` if you run it); list the analyst views with .views")
