@@ -1,0 +1,207 @@
+"""Unit tests for ingest/validate.py: every rejection reason, fast (no broker)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import msgspec
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from affectwatch.settings import Settings
+from ingest.contracts import AffectWindow, SymptomReport
+from ingest.validate import REASONS, Reason, Rejection, Validator, classify_msgspec_error
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+def good_window(**over) -> dict:
+    w = {
+        "schema_version": 1, "device_id": "dev-0001abcd", "region_id": "06", "site_type": "ed",
+        "window_start": "2026-11-20T10:00:00Z", "window_end": "2026-11-20T10:15:00Z",
+        "n_observations": 40, "n_abstained": 3, "valence_mean": -0.2, "arousal_mean": 0.4,
+        "valence_sd": 0.3, "arousal_sd": 0.2, "distress_share": 0.15, "confidence_mean": 0.8,
+        "quality": {"pose_stability": 0.9, "lighting": 0.6}, "modality": "face",
+        "model_version": "affnet-1.2", "dp_epsilon": None,
+    }
+    w.update(over)
+    return w
+
+
+def good_report(**over) -> dict:
+    r = {"schema_version": 1, "region_id": "06", "syndrome": "ili", "period_start": "2026-11-08",
+         "period_end": "2026-11-14", "count": 120, "denominator": 4000, "source": "nssp",
+         "reported_at": "2026-11-18T16:00:00Z"}
+    r.update(over)
+    return r
+
+
+def enc(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def without(d: dict, key: str) -> dict:
+    return {k: v for k, v in d.items() if k != key}
+
+
+@pytest.fixture(scope="module")
+def v() -> Validator:
+    return Validator(Settings(data_dir="/nonexistent-not-used"), now=NOW)
+
+
+def test_valid_window_and_report_pass(v):
+    w = v.affect(enc(good_window()))
+    assert isinstance(w, AffectWindow)
+    assert w.window_start == datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+    assert w.quality.lighting == 0.6
+    r = v.symptom(enc(good_report()))
+    assert isinstance(r, SymptomReport) and r.count == 120
+    # national symptom series and H3 cells of resolution <= 7 are valid regions
+    assert isinstance(v.symptom(enc(good_report(region_id="US"))), SymptomReport)
+    assert isinstance(v.affect(enc(good_window(region_id="8728341aeffffff"))), AffectWindow)
+    # exactly k_min observations is enough; a 24 h window is allowed
+    assert isinstance(v.affect(enc(good_window(n_observations=11))), AffectWindow)
+    assert isinstance(v.affect(enc(good_window(window_start="2026-11-19T10:00:00Z",
+                                               window_end="2026-11-20T10:00:00Z"))), AffectWindow)
+
+
+AFFECT_CASES = [
+    ("empty", b"", Reason.EMPTY_PAYLOAD),
+    ("oversized", enc(good_window(model_version="x" * 64, extra="y" * 20_000)), Reason.OVERSIZED_PAYLOAD),
+    ("truncated json", b'{"schema_version": 1, "device_id": ', Reason.BAD_JSON),
+    ("not utf-8", b"\xff\xfe\x00garbage", Reason.BAD_JSON),
+    ("array", b"[1, 2, 3]", Reason.NOT_AN_OBJECT),
+    ("number", b"42", Reason.NOT_AN_OBJECT),
+    ("null", b"null", Reason.NOT_AN_OBJECT),
+    ("unknown field", enc(good_window(face_embedding=[0.1, 0.2])), Reason.UNKNOWN_FIELD),
+    ("unknown nested field", enc(good_window(quality={"lighting": 0.5, "iso": 800})), Reason.UNKNOWN_FIELD),
+    ("missing field", enc(without(good_window(), "valence_mean")), Reason.MISSING_FIELD),
+    ("string for int", enc(good_window(n_observations="40")), Reason.WRONG_TYPE),
+    ("float for int", enc(good_window(n_observations=40.5)), Reason.WRONG_TYPE),
+    ("null for required", enc(good_window(modality=None)), Reason.WRONG_TYPE),
+    ("bad timestamp", enc(good_window(window_start="yesterday")), Reason.WRONG_TYPE),
+    ("valence > 1", enc(good_window(valence_mean=1.5)), Reason.VALUE_OUT_OF_RANGE),
+    ("negative sd", enc(good_window(valence_sd=-0.1)), Reason.VALUE_OUT_OF_RANGE),
+    ("share > 1", enc(good_window(distress_share=1.01)), Reason.VALUE_OUT_OF_RANGE),
+    ("unknown site type", enc(good_window(site_type="stadium")), Reason.VALUE_OUT_OF_RANGE),
+    ("short device id", enc(good_window(device_id="abc")), Reason.VALUE_OUT_OF_RANGE),
+    ("negative abstained", enc(good_window(n_abstained=-1)), Reason.VALUE_OUT_OF_RANGE),
+    ("infinite sd", b'{"schema_version":1,"device_id":"dev-0001abcd","region_id":"06","site_type":"ed",'
+     b'"window_start":"2026-11-20T10:00:00Z","window_end":"2026-11-20T10:15:00Z","n_observations":40,'
+     b'"n_abstained":3,"valence_mean":0.1,"arousal_mean":0.1,"valence_sd":1e999,"arousal_sd":0.2,'
+     b'"distress_share":0.1,"confidence_mean":0.8,"modality":"face","model_version":"m"}', Reason.VALUE_OUT_OF_RANGE),
+    ("huge count", enc(good_window(n_observations=2**40)), Reason.VALUE_OUT_OF_RANGE),
+    ("schema v2", enc(good_window(schema_version=2)), Reason.UNSUPPORTED_SCHEMA_VERSION),
+    ("naive timestamp", enc(good_window(window_start="2026-11-20T10:00:00")), Reason.NON_UTC_TIMESTAMP),
+    ("offset timestamp", enc(good_window(window_start="2026-11-20T12:00:00+02:00",
+                                         window_end="2026-11-20T12:15:00+02:00")), Reason.NON_UTC_TIMESTAMP),
+    ("region name", enc(good_window(region_id="California")), Reason.BAD_REGION_ID),
+    ("3-digit region", enc(good_window(region_id="061")), Reason.BAD_REGION_ID),
+    ("fine H3 cell", enc(good_window(region_id="8928341aec3ffff")), Reason.BAD_REGION_ID),
+    ("too long region", enc(good_window(region_id="06" * 10)), Reason.BAD_REGION_ID),
+    ("below k", enc(good_window(n_observations=10)), Reason.BELOW_K_ANONYMITY),
+    ("end before start", enc(good_window(window_end="2026-11-20T09:00:00Z")), Reason.WINDOW_END_BEFORE_START),
+    ("zero length", enc(good_window(window_end="2026-11-20T10:00:00Z")), Reason.WINDOW_TOO_SHORT),
+    ("4 minutes", enc(good_window(window_end="2026-11-20T10:04:00Z")), Reason.WINDOW_TOO_SHORT),
+    ("25 hours", enc(good_window(window_start="2026-11-19T09:00:00Z", window_end="2026-11-20T10:00:00Z")),
+     Reason.WINDOW_TOO_LONG),
+    ("future", enc(good_window(window_start="2026-11-20T12:00:00Z", window_end="2026-11-20T12:15:00Z")),
+     Reason.FUTURE_WINDOW),
+]
+
+
+@pytest.mark.parametrize("payload,reason", [c[1:] for c in AFFECT_CASES], ids=[c[0] for c in AFFECT_CASES])
+def test_affect_rejections_are_named(v, payload, reason):
+    out = v.affect(payload)
+    assert isinstance(out, Rejection), f"accepted: {out}"
+    assert out.reason is reason, out.detail
+    assert out.detail
+
+
+def test_future_window_within_clock_skew_is_accepted(v):
+    w = good_window(window_start="2026-11-20T11:50:00Z", window_end="2026-11-20T12:04:00Z")  # 4 min ahead < 5 min skew
+    assert isinstance(v.affect(enc(w)), AffectWindow)
+
+
+SYMPTOM_CASES = [
+    ("bad json", b"{", Reason.BAD_JSON),
+    ("unknown field", enc(good_report(patient_name="x")), Reason.UNKNOWN_FIELD),
+    ("missing count", enc(without(good_report(), "count")), Reason.MISSING_FIELD),
+    ("negative count", enc(good_report(count=-1)), Reason.VALUE_OUT_OF_RANGE),
+    ("bad date", enc(good_report(period_start="2026-13-01")), Reason.WRONG_TYPE),
+    ("bad region", enc(good_report(region_id="XX")), Reason.BAD_REGION_ID),
+    ("end before start", enc(good_report(period_end="2026-11-01")), Reason.PERIOD_END_BEFORE_START),
+    ("period too long", enc(good_report(period_start="2026-10-01")), Reason.PERIOD_TOO_LONG),
+    ("future period", enc(good_report(period_start="2026-11-25", period_end="2026-11-25")), Reason.FUTURE_PERIOD),
+    ("future report", enc(good_report(reported_at="2026-11-21T00:00:00Z")), Reason.FUTURE_REPORT),
+    ("count > denominator", enc(good_report(count=5000)), Reason.COUNT_EXCEEDS_DENOMINATOR),
+    ("schema v3", enc(good_report(schema_version=3)), Reason.UNSUPPORTED_SCHEMA_VERSION),
+    ("naive reported_at", enc(good_report(reported_at="2026-11-18T16:00:00")), Reason.NON_UTC_TIMESTAMP),
+]
+
+
+@pytest.mark.parametrize("payload,reason", [c[1:] for c in SYMPTOM_CASES], ids=[c[0] for c in SYMPTOM_CASES])
+def test_symptom_rejections_are_named(v, payload, reason):
+    out = v.symptom(payload)
+    assert isinstance(out, Rejection), f"accepted: {out}"
+    assert out.reason is reason, out.detail
+
+
+def test_reason_names_are_unique_snake_case():
+    assert len(REASONS) == len(set(REASONS))
+    assert all(r.islower() and " " not in r for r in REASONS)
+    for required in ("bad_json", "not_an_object", "unknown_field", "missing_field", "wrong_type",
+                     "value_out_of_range", "unsupported_schema_version", "below_k_anonymity", "future_window",
+                     "window_too_long", "window_too_short", "window_end_before_start", "bad_region_id",
+                     "oversized_payload", "period_end_before_start"):
+        assert required in REASONS
+
+
+def test_k_min_follows_settings():
+    strict = Validator(Settings(data_dir="/x", privacy={"k_min": 50}), now=NOW)
+    out = strict.affect(enc(good_window(n_observations=40)))
+    assert isinstance(out, Rejection) and out.reason is Reason.BELOW_K_ANONYMITY and "k_min=50" in out.detail
+
+
+def test_detail_names_the_field(v):
+    out = v.affect(enc(good_window(arousal_mean=7)))
+    assert "arousal_mean" in out.detail
+    out = v.affect(enc(without(good_window(), "device_id")))
+    assert "device_id" in out.detail
+
+
+def test_classify_unknown_message_defaults_to_wrong_type():
+    assert classify_msgspec_error("Something new - at `$.x`") is Reason.WRONG_TYPE
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise(raw):
+    v = Validator(Settings(data_dir="/x"), now=NOW)
+    out = v.affect(raw)
+    assert isinstance(out, Rejection)
+    assert out.reason in (Reason.BAD_JSON, Reason.NOT_AN_OBJECT, Reason.EMPTY_PAYLOAD, Reason.UNKNOWN_FIELD,
+                          Reason.MISSING_FIELD)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=10,
+)
+field_names = st.sampled_from(list(AffectWindow.__struct_fields__) + ["extra", "quality"])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.dictionaries(field_names, json_values, max_size=20), st.dictionaries(field_names, json_values, max_size=3))
+def test_json_objects_get_a_reason_or_a_valid_window(obj, mutation):
+    """Hypothesis JSON objects (random and mutated valid windows) never crash the validator."""
+    v = Validator(Settings(data_dir="/x"), now=NOW)
+    for candidate in (obj, {**good_window(), **mutation}):
+        raw = msgspec.json.encode(candidate)
+        out = v.affect(raw)
+        if isinstance(out, Rejection):
+            assert out.reason.value in REASONS and out.detail
+        else:
+            assert isinstance(out, AffectWindow)
+            assert out.n_observations >= 11 and out.window_end > out.window_start
