@@ -1,0 +1,40 @@
+"""AffectWatch dashboard entry point: ``streamlit run dashboard/app.py`` (or ``affectwatch dashboard``).
+
+Settings come from the environment (``AFFECTWATCH_DATA_DIR``, ``AFFECTWATCH_DASHBOARD__*``).
+Sign-in happens before any page is registered, so no page runs for an anonymous visitor.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import auth, data, state, ui
+
+st.set_page_config(page_title="AffectWatch", page_icon="🗺️", layout="wide")
+
+settings = ui.load_settings()
+user = auth.current_user(settings)
+if user is None:
+    login = st.Page(lambda: auth.login_page(settings), title="Sign in", url_path="login", default=True)
+    st.navigation([login], position="hidden").run()
+    st.stop()
+
+state.restore()
+ctx = ui.Context(settings=settings, key=data.warehouse_key(settings), user=user)
+ui.set_context(ctx)
+
+pages = [
+    st.Page("pages/overview.py", title="Overview map", icon="🗺️", url_path="overview", default=True),
+    st.Page("pages/region.py", title="Region detail", icon="📈", url_path="region"),
+    st.Page("pages/alerts.py", title="Alerts", icon="🚨", url_path="alerts"),
+    st.Page("pages/data_quality.py", title="Data quality", icon="🩺", url_path="data_quality"),
+    st.Page("pages/model_trust.py", title="Model trust", icon="⚖️", url_path="model_trust"),
+]
+page = st.navigation(pages)
+st.sidebar.markdown("### AffectWatch")
+auth.logout_button(user)
+try:
+    data.connection(ctx.key)
+except data.WarehouseUnavailable as exc:
+    st.error(str(exc))
+    st.stop()
+page.run()
