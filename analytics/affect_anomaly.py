@@ -65,9 +65,10 @@ def window_quality(windows: pd.DataFrame) -> np.ndarray:
     if not parts:
         return np.ones(len(windows))
     stacked = np.vstack(parts)
-    with np.errstate(all="ignore"):
-        q = np.nanmean(np.where(np.isfinite(stacked), stacked, np.nan), axis=0)
-    return np.where(np.isfinite(q), q, 1.0)
+    finite = np.isfinite(stacked)
+    count = finite.sum(axis=0)
+    total = np.where(finite, stacked, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), 1.0)
 
 
 def _wmedian(values: np.ndarray, weights: np.ndarray) -> float:
@@ -147,7 +148,8 @@ def _region(
     now = cells[(cells.index >= cur_start) & (cells.index < end)]
     base = cells[cells.index < cur_start]
     other_versions = (usable.loc[usable["window_start"] < cur_start, "model_version"] != version).any()
-    block = ((cur_start - base.index) / period).astype(int) if len(base) else np.array([], dtype=int)
+    # block k holds the hours in [cur_start - (k+1) period, cur_start - k period)
+    block = (np.ceil((cur_start - base.index) / period) - 1).astype(int) if len(base) else np.array([], dtype=int)
     n_periods = int(np.unique(block).size)
     out["baseline_periods"] = n_periods
     if now.empty:
