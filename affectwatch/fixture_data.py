@@ -232,7 +232,7 @@ def _few_observation_windows() -> pd.DataFrame:
     """County 04013: three devices, one window each, 12 observations of which 9 abstained (3 scored)."""
     rows = []
     for i in range(3):
-        start = _ts(FEW_OBSERVATIONS_WEEK + timedelta(days=1 + i), 10)
+        start = _ts(FEW_OBSERVATIONS_WEEK + timedelta(days=1 + 2 * i), 10)  # Mon, Wed, Fri
         rows.append({
             "device_id": _device_id(FEW_OBSERVATIONS_REGION, i), "region_id": FEW_OBSERVATIONS_REGION,
             "site_type": "clinic", "window_start": start, "window_end": start + timedelta(hours=1),

@@ -104,7 +104,7 @@ def open_session(
     con.execute(f"use {CATALOG}")
     _lock_down(con, s)
     docs = {v["name"]: v for v in load_catalog()["views"]}
-    log.info("sql session opened", raw=raw, snapshot=snapshot, as_of=as_of)
+    log.debug("sql session opened", raw=raw, snapshot=snapshot, as_of=as_of)
     return Session(con, s, raw=raw, fmt=fmt, catalog_docs=docs)
 
 

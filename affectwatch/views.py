@@ -128,5 +128,5 @@ def install_views(
         except duckdb.Error as exc:
             raise RuntimeError(f"view {view.name} ({view.path.relative_to(REPO_ROOT)}) failed to compile: {exc}") from exc
         created.append(view.qualified)
-    log.info("analyst views installed", views=len(created), k_min=s.privacy.k_min, min_devices=s.privacy.min_devices)
+    log.debug("analyst views installed", views=len(created), k_min=s.privacy.k_min, min_devices=s.privacy.min_devices)
     return created
