@@ -1,8 +1,113 @@
-"""CLI commands for this area (registered by affectwatch.cli)."""
+"""CLI commands for this area (registered by affectwatch.cli): `broker ...`, `ingest`, `bench ingest`."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+broker_app = typer.Typer(help="A local Apache Kafka broker (KRaft, single node) run with the JDK.",
+                         no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@broker_app.command("fetch")
+def broker_fetch(force: bool = typer.Option(False, help="Resolve the jars again even if present.")) -> None:
+    """Resolve the Kafka broker jars from Maven Central into tools/kafka/lib (once)."""
+    from ingest.broker import BrokerError, fetch_jars
+
+    try:
+        lib = fetch_jars(force=force)
+    except BrokerError as exc:
+        _fail(str(exc))
+    typer.echo(f"kafka jars in {lib} ({len(list(Path(lib).glob('*.jar')))} jars)")
+
+
+@broker_app.command("start")
+def broker_start(
+    port: int = typer.Option(None, help="Loopback port (default: from settings.kafka.bootstrap_servers)."),
+    directory: Path = typer.Option(None, "--dir", help="State dir (default: <data_dir>/kafka)."),
+    heap: str = typer.Option("512m", help="JVM max heap."),
+) -> None:
+    """Start the broker in the background, create the two topics, print the bootstrap address."""
+    from affectwatch.settings import get_settings
+    from ingest.broker import BrokerError, LocalBroker, default_broker
+
+    s = get_settings()
+    b = default_broker(s)
+    if port or directory or heap != "512m":
+        b = LocalBroker(directory or b.dir, port=port or b.port, host=b.host, heap=heap, partitions=s.kafka.partitions)
+    try:
+        already = b.running
+        b.start(topics=[s.kafka.affect_topic, s.kafka.symptom_topic])
+    except BrokerError as exc:
+        _fail(str(exc))
+    typer.echo(f"kafka broker {'already running' if already else 'started'} (pid {b.pid}, state {b.dir})")
+    typer.echo(b.bootstrap)
+
+
+@broker_app.command("stop")
+def broker_stop(
+    directory: Path = typer.Option(None, "--dir", help="State dir (default: <data_dir>/kafka)."),
+    timeout: float = typer.Option(30.0, help="Seconds to wait after SIGTERM before SIGKILL."),
+) -> None:
+    """Stop the broker (SIGTERM, then SIGKILL after the timeout)."""
+    from ingest.broker import LocalBroker, default_broker
+
+    b = LocalBroker(directory) if directory else default_broker()
+    typer.echo("kafka broker stopped" if b.stop(timeout=timeout) else "kafka broker was not running")
+
+
+@broker_app.command("status")
+def broker_status(directory: Path = typer.Option(None, "--dir", help="State dir (default: <data_dir>/kafka).")) -> None:
+    """Say whether the broker is running, and its address."""
+    from ingest.broker import LocalBroker, default_broker
+
+    b = LocalBroker(directory) if directory else default_broker()
+    st = b.status()
+    typer.echo(f"{'running' if st['running'] else 'stopped'} {st['bootstrap']}"
+               + (f" pid {st['pid']}" if st["pid"] else ""))
+    if not st["running"]:
+        raise typer.Exit(3)
+
+
+def ingest(
+    until_idle: float = typer.Option(None, help="Exit once the topics are drained and idle for this many seconds."),
+    max_batch: int = typer.Option(None, help="Max records per warehouse transaction (default settings.kafka.batch_max_records)."),
+    max_seconds: float = typer.Option(None, help="Max age of a batch before it is committed (default settings.kafka.batch_max_seconds)."),
+    bootstrap: str = typer.Option(None, help="Override settings.kafka.bootstrap_servers."),
+    group: str = typer.Option(None, help="Override settings.kafka.group_id."),
+    instance_id: str = typer.Option(None, help="Static group membership id (fast restarts after a crash)."),
+) -> None:
+    """Consume both topics into the warehouse, exactly once; bad records go to dead_letters."""
+    from ingest.consume import IngestWorker
+
+    stats = IngestWorker(until_idle=until_idle, max_batch=max_batch, max_seconds=max_seconds, bootstrap=bootstrap,
+                         group_id=group, instance_id=instance_id).run()
+    typer.echo(json.dumps(stats.as_dict()))
+
+
+def bench_ingest(
+    messages: int = typer.Option(300_000, help="Windows to produce for the throughput phases."),
+    bootstrap: str = typer.Option(None, help="Use this broker instead of starting a local one."),
+    e2e_seconds: float = typer.Option(20.0, help="Length of the steady-load latency phase."),
+    e2e_rate: float = typer.Option(2000.0, help="Messages/s during the latency phase."),
+    partitions: int = typer.Option(None, help="Partitions of the bench topics (default settings.kafka.partitions)."),
+) -> None:
+    """Produce/consume/ingest throughput and end-to-end latency; last line is one JSON object."""
+    from ingest.bench import run_bench
+
+    result = run_bench(messages=messages, bootstrap=bootstrap, e2e_seconds=e2e_seconds, e2e_rate=e2e_rate,
+                       partitions=partitions, echo=typer.echo)
+    typer.echo(json.dumps(result))
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands to the `affectwatch` app and its `bench` group."""
+    app.add_typer(broker_app, name="broker")
+    app.command("ingest")(ingest)
+    bench_app.command("ingest")(bench_ingest)

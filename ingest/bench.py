@@ -1,0 +1,284 @@
+"""`affectwatch bench ingest`: producer, consumer and end-to-end ingest figures on a real broker.
+
+Phases (each on fresh topics; the warehouse phases on a fresh warehouse):
+1. produce_rate  - N valid windows, lz4, large batches, as fast as kafka-python can send.
+2. consume_rate  - the worker's consume + decode + validate path, batches discarded (no warehouse).
+3. ingest_rate   - the real worker, end to end into a fresh DuckLake warehouse.
+4. e2e_p50_s/p99_s - a steady load (default 2,000 msg/s for 20 s) through the worker running as
+   a separate `affectwatch ingest` process; a separate reader process polls the warehouse and
+   records when each row becomes queryable (latency = visible time - Kafka produce timestamp).
+The last printed line is one JSON object.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import msgspec
+
+from affectwatch.logs import get_logger
+from affectwatch.settings import Settings, get_settings
+
+log = get_logger(__name__)
+UTC = timezone.utc
+STATES = ("06", "36", "48", "12", "17", "42", "39", "13", "37", "26", "53", "04", "25", "47", "18", "29")
+TARGETS = {"ingest_rate_min": 50_000, "ingest_vs_consume_min": 0.7, "e2e_p99_s_max": 2.0}
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_dicts(n: int, *, devices: int = 2000, start: datetime | None = None, minutes: int = 15,
+                 device_prefix: str = "bench", seed: int = 7) -> Iterator[dict]:
+    """``n`` valid AffectWindow v1 dicts: ``devices`` devices, consecutive windows, all in the past."""
+    import random
+
+    rnd = random.Random(seed)
+    per_device = -(-n // devices)
+    start = start or (datetime.now(UTC) - timedelta(minutes=minutes * (per_device + 8))).replace(second=0, microsecond=0)
+    step = timedelta(minutes=minutes)
+    for i in range(n):
+        dev, k = i % devices, i // devices
+        ws = start + k * step
+        v = rnd.uniform(-0.5, 0.5)
+        yield {
+            "schema_version": 1, "device_id": f"{device_prefix}-{dev:08d}", "region_id": STATES[dev % len(STATES)],
+            "site_type": "ed", "window_start": _iso(ws), "window_end": _iso(ws + step),
+            "n_observations": 11 + rnd.randrange(200), "n_abstained": rnd.randrange(10),
+            "valence_mean": round(v, 4), "arousal_mean": round(rnd.uniform(-0.5, 0.5), 4),
+            "valence_sd": 0.2, "arousal_sd": 0.25, "distress_share": round(rnd.random() * 0.3, 4),
+            "confidence_mean": 0.8, "modality": "face", "model_version": "affnet-1.2",
+            "quality": {"pose_stability": 0.9, "lighting": 0.7}, "dp_epsilon": None,
+        }
+
+
+def encode(records) -> tuple[list[bytes], list[bytes]]:
+    enc = msgspec.json.Encoder()
+    keys, values = [], []
+    for r in records:
+        keys.append(r["region_id"].encode())
+        values.append(enc.encode(r))
+    return keys, values
+
+
+def fast_producer(bootstrap: str, settings: Settings, **overrides):
+    from kafka import KafkaProducer
+
+    kw = settings.kafka.client_kwargs()
+    kw["bootstrap_servers"] = bootstrap
+    cfg = dict(compression_type="lz4", batch_size=1024 * 1024, linger_ms=50, enable_idempotence=False,
+               acks=1, max_request_size=16 * 1024 * 1024, max_in_flight_requests_per_connection=5)
+    cfg.update(overrides)
+    return KafkaProducer(**kw, **cfg)
+
+
+def produce_all(producer, topic: str, keys: list[bytes], values: list[bytes], headers=None) -> float:
+    t0 = time.perf_counter()
+    send = producer.send
+    for k, v in zip(keys, values):
+        send(topic, value=v, key=k, headers=headers)
+    producer.flush(timeout=300)
+    return time.perf_counter() - t0
+
+
+# -- consume / ingest phases ------------------------------------------------------------------
+def _timed_worker(settings: Settings, topics: tuple[str, str], n: int, bootstrap: str, write: bool):
+    """An IngestWorker that stops once ``n`` messages are consumed (write=False: batches discarded)."""
+    from ingest.consume import IngestWorker
+    from ingest.sink import PendingBatch
+
+    class Timed(IngestWorker):
+        first: float | None = None
+        last: float | None = None
+        consumed = 0
+
+        def _add(self, topic, partition, msgs):
+            if self.first is None:
+                self.first = time.perf_counter()
+            super()._add(topic, partition, msgs)
+
+        def _flush(self):
+            if write:
+                return super()._flush()
+            self.consumed += self._batch.n_messages
+            self._batch = PendingBatch()
+            if self.consumed >= n:
+                self.last = time.perf_counter()
+                self.stop()
+
+        def _handle_results(self):
+            super()._handle_results()
+            if write and self.stats.messages >= n and self.last is None:
+                self.last = time.perf_counter()
+                self.stop()
+
+    return Timed(settings, bootstrap=bootstrap, topics=topics, group_id=f"bench-{uuid.uuid4().hex[:8]}",
+                 create_topics=False, install_signal_handlers=False)
+
+
+def _rate(w, n: int) -> float:
+    if w.first is None or w.last is None:
+        raise RuntimeError("bench worker did not consume every message")
+    return n / (w.last - w.first)
+
+
+# -- e2e latency phase ------------------------------------------------------------------------
+def _reader(data_dir: str, since_ms: int, stop_at: float, out: "mp.Queue") -> None:
+    """Separate process: poll the warehouse and note when each produced row becomes queryable."""
+    from affectwatch.warehouse import connect
+
+    s = Settings(data_dir=Path(data_dir))
+    con = connect(s, read_only=True)
+    lat: list[float] = []
+    last = datetime(1970, 1, 1, tzinfo=UTC)
+    errors = 0
+    while time.time() < stop_at:
+        try:  # rows of one batch share ingested_at; batches commit in order
+            rows = con.execute("select ingested_at, list(epoch_ms(produced_at)) from affect_windows "
+                               "where ingested_at > ? group by all order by 1", [last]).fetchall()
+        except Exception as exc:  # a lock error would show up here
+            errors += 1
+            log.warning("reader query failed", error=str(exc)[:200])
+            rows = []
+        now_ms = time.time() * 1000
+        for ingested_at, produced in rows:
+            last = max(last, ingested_at)
+            lat.extend((now_ms - p) / 1000 for p in produced if p >= since_ms)
+        time.sleep(0.05)
+    con.close()
+    out.put({"latencies": lat, "errors": errors})
+
+
+def _quantile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))]
+
+
+def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rate: float, partitions: int,
+              echo: Callable[[str], None]) -> dict:
+    from ingest.broker import create_topics
+
+    topics = (f"bench-e2e-aw-{uuid.uuid4().hex[:6]}", f"bench-e2e-sr-{uuid.uuid4().hex[:6]}")
+    create_topics(bootstrap, list(topics), partitions)
+    data_dir = workdir / "e2e"
+    env = {**os.environ, "AFFECTWATCH_DATA_DIR": str(data_dir), "AFFECTWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+           "AFFECTWATCH_KAFKA__AFFECT_TOPIC": topics[0], "AFFECTWATCH_KAFKA__SYMPTOM_TOPIC": topics[1],
+           "AFFECTWATCH_KAFKA__GROUP_ID": f"bench-e2e-{uuid.uuid4().hex[:6]}", "AFFECTWATCH_LOG_FORMAT": "json"}
+    from affectwatch.warehouse import connect, migrate
+
+    s = Settings(data_dir=data_dir)
+    con = connect(s)
+    migrate(con)
+    con.close()
+    worker = subprocess.Popen([sys.executable, "-m", "affectwatch.cli", "ingest"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=open(workdir / "e2e-worker.log", "wb"))
+    warm = 4.0
+    total = int(rate * (seconds + warm))
+    keys, values = encode(window_dicts(total, devices=4000, device_prefix="e2e"))
+    producer = fast_producer(bootstrap, base, linger_ms=5, batch_size=256 * 1024)
+    try:
+        t_start = time.time()
+        since_ms = int((t_start + warm) * 1000)
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        reader = ctx.Process(target=_reader, args=(str(data_dir), since_ms, t_start + warm + seconds + 4.0, q))
+        reader.start()
+        tick = 0.01
+        sent, t0 = 0, time.perf_counter()
+        while sent < total:
+            target = (time.perf_counter() - t0) * rate
+            while sent < min(total, int(target)):
+                producer.send(topics[0], value=values[sent], key=keys[sent])
+                sent += 1
+            time.sleep(tick)
+        producer.flush(timeout=30)
+        res = q.get(timeout=120)
+        reader.join(timeout=30)
+    finally:
+        producer.close(timeout=5)
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    lat = res["latencies"]
+    if not lat:
+        raise RuntimeError(f"no rows became visible during the latency phase (see {workdir / 'e2e-worker.log'})")
+    out = {"e2e_p50_s": round(_quantile(lat, 0.5), 3), "e2e_p99_s": round(_quantile(lat, 0.99), 3),
+           "e2e_samples": len(lat), "e2e_reader_errors": res["errors"], "e2e_rate": rate}
+    echo(f"e2e latency at {rate:.0f} msg/s: p50 {out['e2e_p50_s']} s, p99 {out['e2e_p99_s']} s "
+         f"({len(lat)} rows, reader errors {res['errors']})")
+    return out
+
+
+# -- orchestration ----------------------------------------------------------------------------
+def run_bench(messages: int = 300_000, bootstrap: str | None = None, e2e_seconds: float = 20.0,
+              e2e_rate: float = 2000.0, partitions: int | None = None,
+              echo: Callable[[str], None] = print, settings: Settings | None = None) -> dict:
+    from ingest.broker import LocalBroker, create_topics
+
+    base = settings or get_settings()
+    partitions = partitions or base.kafka.partitions
+    workdir = Path(tempfile.mkdtemp(prefix="aw-bench-ingest-"))
+    broker = None
+    if not bootstrap:
+        broker = LocalBroker(workdir / "kafka", partitions=partitions).start()
+        bootstrap = broker.bootstrap
+        echo(f"started a local broker at {bootstrap} ({workdir / 'kafka'})")
+    try:
+        topics = (f"bench-aw-{uuid.uuid4().hex[:6]}", f"bench-sr-{uuid.uuid4().hex[:6]}")
+        create_topics(bootstrap, list(topics), partitions)
+        keys, values = encode(window_dicts(messages))
+        mb = sum(map(len, values)) / 1e6
+        producer = fast_producer(bootstrap, base)
+        secs = produce_all(producer, topics[0], keys, values, headers=[("aw-simulated", b"1")])
+        producer.close()
+        del keys, values
+        produce_rate = messages / secs
+        echo(f"produce: {messages} windows ({mb:.1f} MB JSON) in {secs:.2f} s = {produce_rate:,.0f} msg/s")
+
+        w = _timed_worker(Settings(data_dir=workdir / "consume"), topics, messages, bootstrap, write=False)
+        w.run()
+        consume_rate = _rate(w, messages)
+        echo(f"consume + decode + validate: {consume_rate:,.0f} msg/s")
+
+        w = _timed_worker(Settings(data_dir=workdir / "ingest"), topics, messages, bootstrap, write=True)
+        w.run()
+        ingest_rate = _rate(w, messages)
+        if w.stats.affect_rows != messages:
+            raise RuntimeError(f"ingest wrote {w.stats.affect_rows} rows, expected {messages}")
+        echo(f"ingest (consume + validate + warehouse): {ingest_rate:,.0f} msg/s "
+             f"= {ingest_rate / consume_rate:.2f} x consume ({w.stats.batches} transactions)")
+
+        e2e = e2e_phase(bootstrap, base, workdir, e2e_seconds, e2e_rate, partitions, echo)
+    finally:
+        if broker is not None:
+            broker.stop()
+    result = {
+        "messages": messages, "partitions": partitions,
+        "produce_rate": round(produce_rate, 1), "consume_rate": round(consume_rate, 1),
+        "ingest_rate": round(ingest_rate, 1), "ingest_vs_consume": round(ingest_rate / consume_rate, 3), **e2e,
+    }
+    result["targets_met"] = {
+        "ingest_rate": result["ingest_rate"] >= TARGETS["ingest_rate_min"],
+        "ingest_vs_consume": result["ingest_vs_consume"] >= TARGETS["ingest_vs_consume_min"],
+        "e2e_p99_s": result["e2e_p99_s"] <= TARGETS["e2e_p99_s_max"],
+    }
+    for name, ok in result["targets_met"].items():
+        if not ok:
+            echo(f"TARGET MISSED: {name} (targets {json.dumps(TARGETS)})")
+    import shutil
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result

@@ -1,0 +1,408 @@
+"""The ingest worker: Kafka (both topics, one consumer group) -> validate -> warehouse, exactly once.
+
+Loop: poll -> decode/validate each record into the pending batch (valid rows or dead letters)
+-> when the batch is full (``batch_max_records``) or old (``batch_max_seconds``) or the topics
+are drained, hand it to the writer thread, which writes rows + dead letters + next offsets in
+one warehouse transaction (``ingest.sink.write_batch``) while the main thread keeps consuming.
+Offsets committed to Kafka afterwards are informational: on (re)assignment the worker seeks
+to the offsets stored in the warehouse (``ingest_offsets``), else to the earliest offset.
+SIGTERM/SIGINT: finish and commit the current batch, leave the group, exit 0.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from kafka import ConsumerRebalanceListener
+
+from affectwatch.logs import get_logger
+from affectwatch.settings import Settings, get_settings
+from ingest.contracts import AffectWindow, SymptomReport
+from ingest.sink import BatchResult, PendingBatch, stored_offsets, write_batch
+from ingest.validate import Validator
+
+log = get_logger(__name__)
+logging.getLogger("kafka").setLevel(logging.WARNING)
+
+SIMULATED_HEADER = ("aw-simulated", b"1")
+PROGRESS_EVERY_S = 5.0
+
+
+@dataclass
+class WorkerStats:
+    messages: int = 0
+    affect_rows: int = 0
+    symptom_rows: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, r: BatchResult) -> None:
+        self.messages += r.n_messages
+        self.affect_rows += r.n_affect
+        self.symptom_rows += r.n_symptoms
+        self.duplicates += r.n_duplicates
+        self.dead_letters += r.n_dead_letters
+        self.batches += 1
+
+    def as_dict(self) -> dict:
+        secs = max(time.monotonic() - self.started, 1e-9)
+        return {"messages": self.messages, "affect_rows": self.affect_rows, "symptom_rows": self.symptom_rows,
+                "duplicates": self.duplicates, "dead_letters": self.dead_letters, "batches": self.batches,
+                "seconds": round(secs, 3), "rows_per_s": round(self.messages / secs, 1)}
+
+
+def consumer_config(settings: Settings, max_batch: int, *, group_id: str | None = None,
+                    instance_id: str | None = None, bootstrap: str | None = None) -> dict:
+    """kafka-python KafkaConsumer settings tuned for large batches (TLS/SASL from settings)."""
+    kw = settings.kafka.client_kwargs()
+    if bootstrap:
+        kw["bootstrap_servers"] = [b.strip() for b in bootstrap.split(",") if b.strip()]
+    kw.update(
+        group_id=group_id or settings.kafka.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=max_batch,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_wait_ms=100,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=2_000,
+        max_poll_interval_ms=300_000,
+        receive_buffer_bytes=4 * 1024 * 1024,
+    )
+    if instance_id:
+        kw["group_instance_id"] = instance_id
+    return kw
+
+
+class IngestWorker:
+    """One ingest worker process; ``run()`` returns the totals when stopped or idle."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        until_idle: float | None = None,
+        max_batch: int | None = None,
+        max_seconds: float | None = None,
+        bootstrap: str | None = None,
+        group_id: str | None = None,
+        instance_id: str | None = None,
+        topics: tuple[str, str] | None = None,
+        create_topics: bool = True,
+        install_signal_handlers: bool = True,
+    ) -> None:
+        self.s = settings or get_settings()
+        self.until_idle = until_idle
+        self.max_batch = max_batch or self.s.kafka.batch_max_records
+        self.max_seconds = self.s.kafka.batch_max_seconds if max_seconds is None else max_seconds
+        self.bootstrap = bootstrap
+        self.group = group_id or self.s.kafka.group_id
+        self.instance_id = instance_id
+        self.affect_topic, self.symptom_topic = topics or (self.s.kafka.affect_topic, self.s.kafka.symptom_topic)
+        self.create_topics = create_topics
+        self.install_signal_handlers = install_signal_handlers
+        self.stats = WorkerStats()
+        self._stop = threading.Event()
+        self._batch = PendingBatch()
+        self._queue: queue.Queue[PendingBatch | None] = queue.Queue(maxsize=1)
+        self._results: deque[BatchResult] = deque()
+        self._writer_error: BaseException | None = None
+        self._validator = Validator(self.s)
+        self._last_record = time.monotonic()
+        self._last_idle_check = 0.0
+        self._last_progress = time.monotonic()
+        self._progress_mark = (0, time.monotonic())
+        self._lag: dict[str, int] = {}
+        self._closing = False
+        self.consumer = None
+        self.con = None
+        self._dlq = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def stop(self, *_args) -> None:
+        """Ask the worker to finish the current batch and exit (signal-safe)."""
+        self._stop.set()
+
+    def run(self) -> WorkerStats:
+        from kafka import KafkaConsumer
+
+        from affectwatch.warehouse import connect, migrate
+
+        if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        self.con = connect(self.s)
+        migrate(self.con)
+        if self.create_topics:
+            self._ensure_topics()
+        cfg = consumer_config(self.s, self.max_batch, group_id=self.group, instance_id=self.instance_id,
+                              bootstrap=self.bootstrap)
+        self.consumer = KafkaConsumer(**cfg)
+        self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
+        writer = threading.Thread(target=self._writer_loop, name="warehouse-writer", daemon=True)
+        writer.start()
+        log.info("ingest worker started", group=self.group, topics=[self.affect_topic, self.symptom_topic],
+                 bootstrap=cfg["bootstrap_servers"], max_batch=self.max_batch, max_seconds=self.max_seconds)
+        try:
+            self._loop()
+            self._flush()
+            self._drain()
+        finally:
+            self._closing = True  # the writer is gone: rebalance callbacks during close must not flush
+            self._queue.put(None)
+            writer.join(timeout=60)
+            self._handle_results()
+            try:
+                self.consumer.close(autocommit=False)
+            except Exception as exc:  # pragma: no cover - best effort on shutdown
+                log.warning("consumer close failed", error=str(exc))
+            if self._dlq is not None:
+                self._dlq.close(timeout=5)
+            self.con.close()
+        log.info("ingest worker stopped", **self.stats.as_dict())
+        if self._writer_error is not None:
+            raise self._writer_error
+        return self.stats
+
+    def _ensure_topics(self) -> None:
+        from ingest.broker import create_topics
+
+        kw = self.s.kafka.client_kwargs()
+        bootstrap = kw.pop("bootstrap_servers")
+        if self.bootstrap:
+            bootstrap = [b.strip() for b in self.bootstrap.split(",") if b.strip()]
+        try:
+            created = create_topics(bootstrap, [self.affect_topic, self.symptom_topic], self.s.kafka.partitions,
+                                    client_kwargs=kw)
+            if created:
+                log.info("topics created", topics=created, partitions=self.s.kafka.partitions)
+        except Exception as exc:
+            log.warning("could not check/create topics; relying on the cluster", error=str(exc)[:300])
+
+    # -- main loop -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        from kafka.errors import KafkaError
+
+        poll_ms = max(10, min(200, int(self.max_seconds * 1000 / 2)))
+        while not self._stop.is_set():
+            self._check_writer()
+            self._handle_results()
+            try:
+                records = self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_batch)
+            except KafkaError as exc:
+                log.warning("kafka poll failed; retrying", error=str(exc)[:300])
+                time.sleep(1.0)
+                continue
+            for tp, msgs in records.items():
+                self._add(tp.topic, tp.partition, msgs)
+            b = self._batch
+            if b.n_messages and (b.n_messages >= self.max_batch or not records
+                                 or time.monotonic() - b.started >= self.max_seconds):
+                self._flush()
+            if records:
+                self._last_record = time.monotonic()
+            elif self.until_idle is not None and self._idle():
+                log.info("topics drained; exiting", idle_s=self.until_idle)
+                break
+            self._progress()
+
+    def _add(self, topic: str, partition: int, msgs: list) -> None:
+        """Validate one partition's records into the pending batch (the hot path)."""
+        b = self._batch
+        if not b.n_messages:
+            b.started = time.monotonic()
+        if topic == self.affect_topic:
+            check, kind = self._validator.affect, AffectWindow
+            rows, tops, parts, offs = b.affect, b.a_topic, b.a_partition, b.a_offset
+            ts, sim = b.a_ts, b.a_sim
+        else:
+            check, kind = self._validator.symptom, SymptomReport
+            rows, tops, parts, offs = b.symptoms, b.s_topic, b.s_partition, b.s_offset
+            ts = sim = None
+        for m in msgs:
+            obj = check(m.value)
+            if type(obj) is kind:
+                rows.append(obj)
+                tops.append(topic)
+                parts.append(partition)
+                offs.append(m.offset)
+                if ts is not None:
+                    ts.append(m.timestamp)
+                    sim.append(SIMULATED_HEADER in m.headers if m.headers else False)
+            else:
+                b.add_rejection(topic, partition, m.offset, m.key, m.value, obj, m.timestamp)
+        b.n_messages += len(msgs)
+        b.next_offsets[(topic, partition)] = msgs[-1].offset + 1
+
+    def _flush(self) -> None:
+        """Hand the pending batch to the writer thread (blocks while the previous one is written)."""
+        b = self._batch
+        if not b.n_messages:
+            return
+        self._batch = PendingBatch()
+        self._validator.refresh()
+        b.max_lag = self._max_lag(b)
+        while True:
+            self._check_writer()
+            try:
+                self._queue.put(b, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        """Wait until every handed-over batch is committed to the warehouse."""
+        self._queue.join()
+        self._check_writer()
+        self._handle_results()
+
+    def _writer_loop(self) -> None:
+        while True:
+            b = self._queue.get()
+            try:
+                if b is None:
+                    return
+                if self._writer_error is None:
+                    self._results.append(write_batch(self.con, b, self.group, max_lag=b.max_lag))
+            except BaseException as exc:  # surfaced in the main thread; nothing after it is committed
+                self._writer_error = exc
+                self._stop.set()
+            finally:
+                self._queue.task_done()
+
+    def _check_writer(self) -> None:
+        if self._writer_error is not None:
+            raise RuntimeError(f"warehouse write failed: {self._writer_error}") from self._writer_error
+
+    def _handle_results(self) -> None:
+        """After a warehouse commit: informational Kafka commit, optional DLQ copy, counters."""
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        while self._results:
+            r = self._results.popleft()
+            self.stats.add(r)
+            if r.dead and self.s.kafka.dlq_topic:
+                self._to_dlq(r)
+            assigned = self.consumer.assignment() if self.consumer else set()
+            offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in r.next_offsets.items()
+                       if TopicPartition(t, p) in assigned}
+            if offsets:
+                try:
+                    self.consumer.commit_async(offsets=offsets)
+                except Exception as exc:  # informational only; the warehouse holds the truth
+                    log.debug("kafka offset commit skipped", error=str(exc)[:200])
+            log.debug("batch committed", messages=r.n_messages, affect=r.n_affect, symptoms=r.n_symptoms,
+                      duplicates=r.n_duplicates, dead_letters=r.n_dead_letters, seconds=round(r.seconds, 3))
+
+    def _to_dlq(self, r: BatchResult) -> None:
+        from kafka import KafkaProducer
+
+        if self._dlq is None:
+            kw = self.s.kafka.client_kwargs()
+            if self.bootstrap:
+                kw["bootstrap_servers"] = [b.strip() for b in self.bootstrap.split(",") if b.strip()]
+            self._dlq = KafkaProducer(acks="all", max_request_size=8 * 1024 * 1024, **kw)
+        for d in r.dead:
+            headers = [("aw-reason", d.reason.encode()), ("aw-source-topic", d.topic.encode()),
+                       ("aw-source-partition", str(d.partition).encode()), ("aw-source-offset", str(d.offset).encode())]
+            self._dlq.send(self.s.kafka.dlq_topic, value=d.raw, key=d.key, headers=headers)
+        self._dlq.flush(timeout=10)
+
+    # -- lag, idleness, progress -----------------------------------------------------------
+    def _max_lag(self, b: PendingBatch) -> int | None:
+        lags = []
+        for (t, p), nxt in b.next_offsets.items():
+            from kafka.structs import TopicPartition
+
+            try:
+                hw = self.consumer.highwater(TopicPartition(t, p))
+            except Exception:
+                hw = None
+            if hw is not None:
+                lag = max(0, hw - nxt)
+                self._lag[f"{t}[{p}]"] = lag
+                lags.append(lag)
+        return max(lags) if lags else None
+
+    def _idle(self) -> bool:
+        """True when nothing arrived for ``until_idle`` seconds and every assigned partition is drained."""
+        now = time.monotonic()
+        if (self._batch.n_messages or now - self._last_record < self.until_idle
+                or now - self._last_idle_check < 1.0):
+            return False
+        self._last_idle_check = now
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return False
+        try:
+            ends = self.consumer.end_offsets(assigned, timeout_ms=5000)
+            behind = {tp: ends[tp] - self.consumer.position(tp, timeout_ms=5000) for tp in assigned}
+        except Exception as exc:  # broker unreachable: not idle, keep trying
+            log.info("waiting for the broker", error=str(exc)[:200])
+            return False
+        if any(v > 0 for v in behind.values()):
+            return False
+        self._drain()
+        return True
+
+    def _progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_EVERY_S:
+            return
+        msgs0, t0 = self._progress_mark
+        rate = (self.stats.messages - msgs0) / max(now - t0, 1e-9)
+        self._progress_mark = (self.stats.messages, now)
+        self._last_progress = now
+        log.info("ingest progress", rows_per_s=round(rate, 1), messages=self.stats.messages,
+                 affect_rows=self.stats.affect_rows, symptom_rows=self.stats.symptom_rows,
+                 duplicates=self.stats.duplicates, dead_letters=self.stats.dead_letters,
+                 lag=dict(self._lag), pending=self._batch.n_messages)
+
+    # -- rebalance -------------------------------------------------------------------------
+    def on_revoked(self, revoked) -> None:
+        if self._closing:
+            return
+        self._flush()
+        self._drain()
+        log.info("partitions revoked", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    def on_assigned(self, assigned) -> None:
+        self._drain()
+        # the writer thread is idle after _drain(), so the connection is free
+        stored = stored_offsets(self.con, self.group, sorted({tp.topic for tp in assigned}))
+        fresh = []
+        for tp in assigned:
+            off = stored.get((tp.topic, tp.partition))
+            if off is None:
+                fresh.append(tp)
+            else:
+                self.consumer.seek(tp, off)
+        if fresh:
+            self.consumer.seek_to_beginning(*fresh)
+        log.info("partitions assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
+                 from_warehouse={f"{t}[{p}]": o for (t, p), o in stored.items()}, from_earliest=len(fresh))
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: IngestWorker) -> None:
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked) -> None:
+        if revoked:
+            self.worker.on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        if assigned:
+            self.worker.on_assigned(assigned)
+
+
+def run_worker(settings: Settings | None = None, **kwargs) -> WorkerStats:
+    return IngestWorker(settings, **kwargs).run()
