@@ -90,6 +90,7 @@ class SmtpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8025
     security: Literal["none", "starttls", "ssl"] = "none"
+    ca_file: str | None = None  # extra CA certificate(s) to trust, e.g. an internal/self-signed relay
     username: str | None = None
     password: SecretStr | None = None
     sender: str = "AffectWatch <alerts@affectwatch.local>"
