@@ -37,7 +37,10 @@ class AnalystQueryError(ValueError):
 
 def check_analyst_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Raise ``AnalystQueryError`` unless every statement in ``sql`` is a read of analyst views."""
-    statements = con.extract_statements(sql)
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:  # syntax errors: report them as they are
+        raise AnalystQueryError(str(exc)) from exc
     if not statements:
         raise AnalystQueryError("empty statement")
     for st in statements:
