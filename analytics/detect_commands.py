@@ -106,6 +106,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         res = scale(series, days, jobs, seed)
         for m, r in res["methods"].items():
-            typer.echo(f"{m:<12} cpu {r['cpu_seconds']:>7.2f} s  rows {r['rows']:>9}  alarms {r['alarms']:>7}")
-        typer.echo(f"wall time {res['wall_seconds']:.2f} s for {series} series x {days} days on {jobs} processes")
+            typer.echo(
+                f"{m:<12} {r['seconds']:>7.2f} s  cpu {r['cpu_seconds']:>7.2f} s  rows {r['rows']:>9}  alarms {r['alarms']:>7}"
+            )
+        typer.echo(
+            f"wall time {res['wall_seconds']:.2f} s (CPU {res['cpu_seconds']:.2f} s) for {series} series x {days} days"
+            f" on {jobs} processes; 1-min load average {res['load_average_1m']}"
+        )
         typer.echo(json.dumps({"benchmark": "detect-scale", "target_seconds": 30, **res}))
