@@ -30,8 +30,10 @@ affectwatch sql --file sql/examples/02_forecast_coverage_by_state.sql
 In the shell, statements end with `;`; `.views` lists the views with a one-line description,
 `.describe affect_region_week` shows columns with units, `.snapshots` lists warehouse snapshots,
 `.mode csv` switches the output, `.help` and `.quit`. History is kept in `<data_dir>/sql_history`.
-No warehouse yet? `python -c "from affectwatch.fixture_data import build_fixture_warehouse;
-build_fixture_warehouse()"` fills the configured data dir with the demo/test fixture.
+No warehouse yet? `make demo` fills one; or `AFFECTWATCH_DATA_DIR=/tmp/aw affectwatch sql-fixture`
+builds the test fixture there (real FluSight/ILINet symptom data, SIMULATED affect, forecasts,
+alerts) and `AFFECTWATCH_DATA_DIR=/tmp/aw affectwatch sql` opens it; the examples below were
+written against it.
 
 The session is an *analyst* session: the warehouse is attached `READ_ONLY`, only `select`-type
 statements run (`describe`, `summarize`, `show` included), and only the views below are

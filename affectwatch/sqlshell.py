@@ -332,6 +332,28 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             failures = repl(session, sys.stdin.read().splitlines(), sys.stdout)
             raise typer.Exit(1 if failures else 0)
 
+    @app.command("sql-fixture")
+    def sql_fixture(
+        seed: int = typer.Option(0, help="Seed of the simulated parts."),
+        force: bool = typer.Option(False, help="Add the fixture even if the warehouse already holds affect windows."),
+    ) -> None:
+        """Fill the configured warehouse with the fixture data (real FluSight/ILINet symptoms, SIMULATED affect)."""
+        from affectwatch.fixture_data import build_fixture_warehouse
+        from affectwatch.warehouse import connect, migrate
+
+        s = get_settings()
+        con = connect(s)
+        try:
+            migrate(con)
+            n = con.execute("select count(*) from affect_windows").fetchone()[0]
+        finally:
+            con.close()
+        if n and not force:
+            _fail(f"the warehouse in {s.data_dir} already holds {n} affect windows; use an empty "
+                  "AFFECTWATCH_DATA_DIR or --force")
+        counts = build_fixture_warehouse(s, seed=seed)
+        typer.echo(f"fixture warehouse in {s.data_dir}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
     @app.command("sql-docs")
     def sql_docs(check: bool = typer.Option(False, "--check", help="Only check that docs/sql_catalog.md is current.")) -> None:
         """Render sql/catalog.yaml and the example headers into docs/sql_catalog.md."""
