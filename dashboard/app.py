@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import auth, data, state, ui
 
-st.set_page_config(page_title="AffectWatch", page_icon="🗺️", layout="wide")
+st.set_page_config(page_title="AffectWatch", page_icon=":material/map:", layout="wide")
 
 settings = ui.load_settings()
 user = auth.current_user(settings)
@@ -23,11 +23,11 @@ ctx = ui.Context(settings=settings, key=data.warehouse_key(settings), user=user)
 ui.set_context(ctx)
 
 pages = [
-    st.Page("pages/overview.py", title="Overview map", icon="🗺️", url_path="overview", default=True),
-    st.Page("pages/region.py", title="Region detail", icon="📈", url_path="region"),
-    st.Page("pages/alerts.py", title="Alerts", icon="🚨", url_path="alerts"),
-    st.Page("pages/data_quality.py", title="Data quality", icon="🩺", url_path="data_quality"),
-    st.Page("pages/model_trust.py", title="Model trust", icon="⚖️", url_path="model_trust"),
+    st.Page("pages/overview.py", title="Overview map", icon=":material/map:", url_path="overview", default=True),
+    st.Page("pages/region.py", title="Region detail", icon=":material/monitoring:", url_path="region"),
+    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
+    st.Page("pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data_quality"),
+    st.Page("pages/model_trust.py", title="Model trust", icon=":material/balance:", url_path="model_trust"),
 ]
 page = st.navigation(pages)
 st.sidebar.markdown("### AffectWatch")

@@ -93,14 +93,16 @@ def _writer(key: str, wkey: str, dump: Callable[[Any], Any] = lambda v: v) -> Ca
 
 
 # --- bound widgets ----------------------------------------------------------------------------
-def selectbox(label: str, key: str, options: Sequence[str], default: str | None = None, container=st, **kw) -> str | None:
+def selectbox(label: str, key: str, options: Sequence[str], default: str | None = None, container=st,
+              optional: bool = False, **kw) -> str | None:
+    """Selectbox bound to ``key``; ``optional`` allows no selection (the key is then absent from the URL)."""
     options = list(options)
     if not options:
         container.selectbox(label, ["(none available)"], disabled=True, key=f"_qp_{key}_empty")
         return None
     current = get(key, default)
     if current not in options:
-        current = default if default in options else options[0]
+        current = default if default in options else (None if optional else options[0])
     wkey = _bind(key, current)
     value = container.selectbox(label, options, key=wkey, on_change=_writer(key, wkey), **kw)
     if get(key) != value:

@@ -54,7 +54,7 @@ def banners(ctx: Context) -> dict:
     limit = ctx.settings.dashboard.stale_after_hours
     newest = [t for t in (fresh["last_window_end"], fresh["last_symptom_report"]) if t is not None]
     if not newest:
-        st.warning("No data in the warehouse yet: start the ingest worker or load symptom data.", icon="⏳")
+        st.warning("No data in the warehouse yet: start the ingest worker or load symptom data.", icon=":material/hourglass_empty:")
     else:
         parts, stale = [], False
         for label, t in (("affect window", fresh["last_window_end"]), ("symptom report", fresh["last_symptom_report"])):
@@ -64,11 +64,11 @@ def banners(ctx: Context) -> dict:
             stale |= age_h > limit
             parts.append(f"newest {label} {pd.Timestamp(t):%Y-%m-%d %H:%M} UTC ({_age(age_h)} ago)")
         if stale:
-            st.warning(f"**Data are stale** (older than {limit:g} h): " + "; ".join(parts) + ".", icon="⚠️")
+            st.warning(f"**Data are stale** (older than {limit:g} h): " + "; ".join(parts) + ".", icon=":material/warning:")
     if fresh["n_simulated"]:
         share = fresh["n_simulated"] / max(fresh["n_windows"], 1)
         st.info(f"**Affect data are SIMULATED**: {share:.0%} of affect windows come from the device-fleet "
-                "simulator, not from real devices.", icon="🧪")
+                "simulator, not from real devices.", icon=":material/science:")
     return fresh
 
 
@@ -81,7 +81,7 @@ def page_header(ctx: Context, title: str) -> dict:
     st.title(title)
     if ctx.user.method == "open":
         st.info("Open local mode: no authentication is configured, so the dashboard is served on loopback only "
-                "and everyone who can reach it has the admin role.", icon="🔓")
+                "and everyone who can reach it has the admin role.", icon=":material/lock_open:")
     try:
         fresh = banners(ctx)
     except data.WarehouseUnavailable as exc:

@@ -44,7 +44,7 @@ st.dataframe(
 
 if ctx.user.can("download"):
     st.download_button("Download CSV", table.drop(columns=["evidence"]).to_csv(index=False).encode(),
-                       file_name="affectwatch_alerts.csv", mime="text/csv", icon="⬇️")
+                       file_name="affectwatch_alerts.csv", mime="text/csv", icon=":material/download:")
 else:
     st.caption("CSV download requires the analyst role.")
 
@@ -55,7 +55,7 @@ st.subheader("Alert detail and acknowledgement")
 alert_id = state.selectbox("Alert", "alert", table["alert_id"].tolist())
 a = table[table["alert_id"] == alert_id].iloc[0]
 st.page_link("pages/region.py", label=f"Open region detail: {ui.region_label(a['region_id'])}",
-             query_params={"region": a["region_id"]}, icon="📈")
+             query_params={"region": a["region_id"]}, icon=":material/monitoring:")
 c = st.columns(4)
 c[0].metric("Level", a["level"])
 c[1].metric("Status", a["status"])

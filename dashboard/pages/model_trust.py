@@ -42,7 +42,7 @@ if lift.empty:
     st.info("No affect-lift backtest yet.")
 else:
     if lift["simulated"].fillna(False).any():
-        st.warning("These backtests used **SIMULATED** affect data.", icon="🧪")
+        st.warning("These backtests used **SIMULATED** affect data.", icon=":material/science:")
     st.altair_chart(charts.lift_intervals(lift.assign(location=[ui.region_label(x) if x != "overall" else "overall"
                                                                  for x in lift["location"]])), width="stretch")
     st.caption("Points: WIS(symptom-only) / WIS(with affect); bars: 90% block-bootstrap interval. Only where the whole "

@@ -69,9 +69,10 @@ st.caption(signals[signal].help)
 region = state.get("region")
 regions = data.regions(ctx.key)
 cols = st.columns([2, 1])
-focus = state.selectbox("Region", "region", regions, default=region, format_func=ui.region_label, container=cols[0])
+focus = state.selectbox("Region (click the map or choose)", "region", regions, default=region, optional=True,
+                        format_func=ui.region_label, container=cols[0], placeholder="choose a region")
 if focus:
     cols[1].page_link("pages/region.py", label=f"Open region detail: {ui.region_label(focus)} →",
-                      query_params={"region": focus, "week": week.isoformat()}, icon="📈")
+                      query_params={"region": focus, "week": week.isoformat()}, icon=":material/monitoring:")
 
 ui.table_alternative(overview_data.map_table(df, spec), f"{spec.title}, week of {week:%d %b %Y}")

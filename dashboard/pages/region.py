@@ -20,9 +20,11 @@ ui.page_header(ctx, f"Region detail: {ui.region_label(region)}")
 
 alerts = data.alerts_table(ctx.key, (), ("open", "ongoing"), region, None, None)
 if len(alerts):
-    top = alerts.iloc[0]
-    st.error(f"**{len(alerts)} active alert(s)** — highest: {top['level'].upper()} on {top['signal']} "
-             f"(status {top['status']}). Evidence below.", icon="🚨")
+    rank = {"red": 0, "yellow": 1, "insufficient_data": 2}
+    top = alerts.iloc[alerts["level"].map(rank).fillna(3).argsort().iloc[0]]
+    box = {"red": st.error, "yellow": st.warning}.get(top["level"], st.info)
+    box(f"**{len(alerts)} active alert(s)** — highest: {top['level'].upper()} on {top['signal']} "
+        f"(status {top['status']}). Evidence below.", icon=":material/notifications_active:")
 
 # --- 1. symptoms and forecasts ------------------------------------------------------------------
 st.header("Symptoms and forecasts")
@@ -63,7 +65,7 @@ if daily.empty:
     st.info("No affect windows from devices in this region.")
 else:
     if daily["simulated"].any():
-        st.warning("Affect values in this section are **SIMULATED** (device-fleet simulator).", icon="🧪")
+        st.warning("Affect values in this section are **SIMULATED** (device-fleet simulator).", icon=":material/science:")
     metric = st.radio("Affect feature", ["distress", "arousal", "valence"], horizontal=True,
                       format_func={"distress": "distress share", "arousal": "arousal", "valence": "valence"}.get)
     changes = data.model_version_changes(ctx.key, region)
