@@ -105,7 +105,8 @@ def _queue(con, msg, *, recipient: str, kind: str, alert_ids: list[str], subscri
         """insert into email_outbox (message_id, recipient, kind, alert_ids, subject, status, attempts,
                next_attempt_at, last_error, created_at, sent_at, message, subscription_id, trigger)
            values (?, ?, ?, ?, ?, 'pending', 0, ?, null, ?, null, ?, ?, ?)""",
-        [mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), now, now, msg.as_bytes(), subscription_id, trigger],
+        [mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), now, now, msg.as_bytes(policy=policy.SMTP),
+         subscription_id, trigger],
     )
     return True
 
@@ -223,12 +224,13 @@ class SmtpConnection:
             return self.client
         c = self.cfg
         try:
+            ctx = ssl.create_default_context(cafile=c.ca_file) if c.security != "none" else None
             if c.security == "ssl":
-                client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_s, context=ssl.create_default_context())
+                client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_s, context=ctx)
             else:
                 client = smtplib.SMTP(c.host, c.port, timeout=c.timeout_s)
                 if c.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
+                    client.starttls(context=ctx)
             if c.username:
                 if c.password is None:
                     raise SmtpUnavailable("smtp.username is set but AFFECTWATCH_SMTP__PASSWORD is not")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 import threading
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -76,25 +77,37 @@ class SmtpSink:
     """Start/stop an aiosmtpd server on a loopback port, keeping the same folder and port."""
 
     def __init__(self, folder: Path | str, host: str = "127.0.0.1", port: int | None = None,
-                 credentials: tuple[str, str] | None = None):
+                 credentials: tuple[str, str] | None = None, tls: tuple[str, str] | None = None,
+                 tls_mode: str = "starttls"):
+        """``tls`` = (certfile, keyfile); ``tls_mode`` 'starttls' (required before MAIL) or 'ssl' (implicit TLS)."""
         self.host = host
         self.port = port or free_port(host)
         self.handler = SinkHandler(Path(folder))
         self.credentials = credentials
+        self.tls, self.tls_mode = tls, tls_mode
         self.controller: Controller | None = None
 
     def _authenticator(self, server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and self.credentials is not None
               and auth_data.login.decode() == self.credentials[0]
               and auth_data.password.decode() == self.credentials[1])
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 235 / 535 itself
 
     def start(self) -> "SmtpSink":
         if self.controller is not None:
             return self
-        kw = {}
+        kw: dict = {}
         if self.credentials:
-            kw = {"authenticator": self._authenticator, "auth_required": True, "auth_require_tls": False}
+            # with implicit TLS ('ssl') the whole session is encrypted, but aiosmtpd only counts STARTTLS as TLS
+            kw.update(authenticator=self._authenticator, auth_required=True,
+                      auth_require_tls=self.tls is not None and self.tls_mode == "starttls")
+        if self.tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*self.tls)
+            if self.tls_mode == "ssl":
+                kw["ssl_context"] = ctx
+            else:
+                kw.update(tls_context=ctx, require_starttls=True)
         self.controller = Controller(self.handler, hostname=self.host, port=self.port, **kw)
         self.controller.start()
         log.info("smtp sink listening", host=self.host, port=self.port, folder=str(self.handler.folder))

@@ -21,7 +21,14 @@ def seed_weekly(con, region: str, counts, last_period_start: date, syndrome: str
         rep = reported_at or datetime.combine(ps + timedelta(days=6 + report_lag_days), datetime.min.time(), UTC)
         rows.append((region, syndrome, ps, ps + timedelta(days=6), int(c), None, "test", rep, 1, "file:test",
                      None, None, datetime.now(UTC)))
-    con.executemany("insert into symptom_reports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    cols = ["region_id", "syndrome", "period_start", "period_end", "count", "denominator", "source", "reported_at",
+            "schema_version", "origin", "kafka_partition", "kafka_offset", "ingested_at"]
+    df = pd.DataFrame(rows, columns=cols).astype({"denominator": "Int64", "kafka_partition": "Int32", "kafka_offset": "Int64"})
+    con.register("_seed_symptoms", df)
+    try:
+        con.execute(f"insert into symptom_reports ({', '.join(cols)}) select {', '.join(cols)} from _seed_symptoms")
+    finally:
+        con.unregister("_seed_symptoms")
 
 
 def baseline_counts(n: int, mean: float = 40, seed: int = 0) -> list[int]:
@@ -60,3 +67,23 @@ def seed_affect(con, region: str, end: datetime, days: int, devices: int, spike_
     finally:
         con.unregister("_seed_affect")
     return len(df)
+
+
+def decision(region: str = "06", level: str | None = "red", data_end: date = date(2026, 2, 28), signal: str = "flu_admissions",
+             quiet: int = 0, cooldown_hours: float = 72, **kw):
+    """A lifecycle Decision with realistic evidence (weekly series + per-detector numbers)."""
+    from alerts.lifecycle import Decision
+
+    dates = [str(data_end - timedelta(days=7 * (11 - i) + 6)) for i in range(12)]
+    obs = [40.0, 42, 39, 41, 44, 38, 40, 43, 41, 39, 42, 95 if level == "red" else 60]
+    ev = {"detectors": {"ewma": {"statistic": 6.2, "threshold": 52.3, "p_value": 0.0004, "expected": 41.0, "alarm": True,
+                                 "reason": None},
+                        "farrington": {"statistic": 3.1, "threshold": 58.0, "p_value": 0.002, "expected": 40.5,
+                                       "alarm": True, "reason": None}},
+          "series": {"dates": dates, "observed": obs, "threshold": [52.3] * 12}}
+    base = dict(region_id=region, signal=signal, level=level, rule=signal, data_start=data_end - timedelta(days=6),
+                data_end=data_end, provisional=True, detectors=["ewma", "farrington"] if level in ("red", "yellow") else [],
+                statistic=6.2, threshold=52.3, p_value=0.0004, observed=obs[-1], expected=41.0, quiet_periods=quiet,
+                resolve_after=2, cooldown_hours=cooldown_hours, evidence=ev)
+    base.update(kw)
+    return Decision(**base)
