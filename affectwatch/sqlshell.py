@@ -332,6 +332,45 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             failures = repl(session, sys.stdin.read().splitlines(), sys.stdout)
             raise typer.Exit(1 if failures else 0)
 
+    @bench_app.command("sql")
+    def bench_sql(
+        fixture: bool = typer.Option(False, help="Build the fixture warehouse in a temporary dir and time that."),
+        repeat: int = typer.Option(3, help="Runs per view (the best is reported)."),
+    ) -> None:
+        """Time opening an analyst session and a full scan of every analyst view; last line is JSON."""
+        import tempfile
+        import time
+
+        from affectwatch.views import mart_names
+
+        s = get_settings()
+        tmp = None
+        if fixture:
+            from affectwatch.fixture_data import build_fixture_warehouse
+
+            tmp = tempfile.TemporaryDirectory(prefix="aw-bench-sql-")
+            s = Settings(data_dir=Path(tmp.name) / "var")
+            build_fixture_warehouse(s)
+        t0 = time.perf_counter()
+        session = open_session(s)
+        open_s = time.perf_counter() - t0
+        timings = {}
+        for name in mart_names():
+            sql = (f"select count(*) from {name}(now())" if name == "symptoms_known_at" else f"select count(*) from {name}")
+            best = float("inf")
+            for _ in range(max(1, repeat)):
+                t = time.perf_counter()
+                session.run(sql)
+                best = min(best, time.perf_counter() - t)
+            timings[name] = round(best, 4)
+            typer.echo(f"{name:24s} {best * 1000:8.1f} ms")
+        session.con.close()
+        if tmp is not None:
+            tmp.cleanup()
+        slowest = max(timings, key=timings.get)
+        typer.echo(json.dumps({"open_session_s": round(open_s, 3), "views": len(timings), "slowest_view": slowest,
+                               "slowest_view_s": timings[slowest], "total_view_s": round(sum(timings.values()), 3)}))
+
     @app.command("sql-fixture")
     def sql_fixture(
         seed: int = typer.Option(0, help="Seed of the simulated parts."),
