@@ -54,11 +54,11 @@ if play:
     for w in weeks[weeks.index(week):]:
         _, _, d, _, _ = frame(w)
         caption.caption(f"Week of {w:%d %b %Y}")
-        holder.pydeck_chart(d, height=560, alt=alt)
+        holder.pydeck_chart(d, height=480, alt=alt)
         time.sleep(0.8)
     state.put("week", w)
 else:
-    event = st.pydeck_chart(deck, height=560, on_select="rerun", selection_mode="single-object", key="overview_map",
+    event = st.pydeck_chart(deck, height=480, on_select="rerun", selection_mode="single-object", key="overview_map",
                             alt=alt)
     picked = overview_data.picked_region(event)
     if picked:

@@ -44,12 +44,12 @@ forecasts = data.region_forecasts(ctx.key, region, target, model, n_past) if tar
 if observed.empty and forecasts.empty:
     st.info(f"No {syndrome} reports or forecasts for this region.")
 else:
-    recent = observed[observed["week_end"] >= observed["week_end"].max() - pd.Timedelta(weeks=26)] if len(observed) else observed
+    recent = observed[observed["week_end"] >= observed["week_end"].max() - pd.Timedelta(weeks=16)] if len(observed) else observed
     if target and syndrome and not target.endswith(syndrome):
         st.caption(f"Note: forecast target '{target}' is not the syndrome '{syndrome}' shown as observed.")
     st.altair_chart(charts.forecast_fan(recent, forecasts, f"weekly {syndrome} count"), width="stretch")
     if len(forecasts):
-        ref = forecasts["reference_date"].max()
+        ref = pd.Timestamp(forecasts["reference_date"].max()).date()
         st.caption(f"Forecast fan: {model} run for reference date {ref}; dark band = 50% interval, light band = 95% "
                    "interval, line = median. Dashed lines: medians of earlier runs. Observed values are the latest "
                    "revision; recent weeks may still be revised.")

@@ -1,0 +1,136 @@
+"""Real browser: `streamlit run` on a loopback port + Debian chromium (Playwright), fixture warehouse, users file."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from affectwatch.settings import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader"]
+PASSWORD = "correct-horse-battery"
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(populated_settings, tmp_path_factory):
+    """The dashboard served by a real `streamlit run` subprocess; killed at teardown."""
+    from dashboard.auth import add_user
+    from dashboard.commands import DASHBOARD_DIR, streamlit_command
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    users = tmp_path_factory.mktemp("dash-users") / "users.yaml"
+    add_user(users, "olivia", "official", PASSWORD)
+    port = _free_port()
+    env = dict(os.environ, AFFECTWATCH_DATA_DIR=str(populated_settings.data_dir),
+               AFFECTWATCH_DASHBOARD__USERS_FILE=str(users))
+    log = tmp_path_factory.mktemp("dash-log") / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(streamlit_command("127.0.0.1", port), cwd=DASHBOARD_DIR, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def coloured_pixels(png: bytes) -> int:
+    """Pixels with clear colour (not the white/grey blank style, borders, or no-data grey)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).sum())
+
+
+def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_path):
+    static = urllib.request.urlopen(f"{dashboard_url}/app/static/blank_style.json", timeout=5).read()
+    assert b'"version": 8' in static  # offline map style is served
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{dashboard_url}/?signal=distress&week=2023-06-11&geo=state&region=48")
+    page.get_by_role("textbox", name="User name").fill("olivia")
+    page.get_by_role("textbox", name="Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Wrong user name or password").wait_for(timeout=20_000)
+    assert page.locator("canvas").count() == 0
+
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Overview map").wait_for(timeout=30_000)
+    chart = page.locator('[data-testid="stDeckGlJsonChart"]')
+    chart.locator("canvas").first.wait_for(timeout=30_000)
+    # deck.gl draws with software WebGL: poll until the choropleth is painted.
+    count, deadline = 0, time.monotonic() + 40
+    while time.monotonic() < deadline:
+        count = coloured_pixels(chart.screenshot())
+        if count > 5_000:
+            break
+        time.sleep(1)
+    page.screenshot(path=str(tmp_path / "overview.png"))
+    assert count > 5_000, f"map area is blank ({count} coloured pixels)"
+    assert "signal=distress" in page.url and "week=2023-06-11" in page.url
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tmp_path / "overview.png", SCREENSHOTS / "overview.png")
+
+    page.get_by_text("Open region detail").click()
+    page.get_by_role("heading", name="Region detail: Texas (48)").wait_for(timeout=30_000)
+    fan = page.locator('[data-testid="stVegaLiteChart"]').first
+    fan.wait_for(timeout=30_000)
+    fan.locator("canvas, svg").first.wait_for(timeout=30_000)
+    time.sleep(1.5)  # let vega finish drawing before the screenshot
+    assert "region=48" in page.url
+    assert page.get_by_text("Forecast fan:").count() >= 1
+    assert coloured_pixels(fan.screenshot()) > 500  # the blue forecast bands are drawn
+    page.screenshot(path=str(tmp_path / "region.png"))
+    shutil.copy(tmp_path / "region.png", SCREENSHOTS / "region.png")
+    page.close()
