@@ -63,6 +63,7 @@ FORMATS = ("flusight", "essence", "ilinet")
 SHARE_SCALE = 1_000_000
 MISSING = {"", "na", "n/a", "nan", "x", "null", "none", "."}
 LOCATIONS_CSV = REPO_ROOT / "data" / "flusight" / "locations.csv"
+COUNTIES_GEOJSON = REPO_ROOT / "data" / "geo" / "us_counties_census2017_10m.geojson"
 EXTRA_STATES = {"Virgin Islands": "78", "Commonwealth of the Northern Mariana Islands": "69", "Guam": "66",
                 "American Samoa": "60"}
 NOT_STATES = {"New York City"}  # ILINet reports NYC apart from New York state; it has no state FIPS
@@ -237,12 +238,23 @@ def _region(v: str, col: str) -> str:
         raise _RowError("bad_region_id", f"{col} {v!r} is not a state/county FIPS code, H3 cell or US state name")
     if s.isdigit() and s[:2] not in set(states.values()):
         raise _RowError("bad_region_id", f"{col} {v!r} is not a known state FIPS code")
+    if s.isdigit() and len(s) == 5 and s not in county_fips():
+        raise _RowError("bad_region_id", f"{col} {v!r} is not a county FIPS code (Census 2017 boundaries)")
     if not s.isdigit():
         import h3
 
         if not h3.is_valid_cell(s) or h3.get_resolution(s) > 7:
             raise _RowError("bad_region_id", f"{col} {v!r} is not a valid H3 cell of resolution <= 7")
     return s
+
+
+@lru_cache(maxsize=1)
+def county_fips() -> frozenset[str]:
+    """5-digit county FIPS codes of data/geo (Census 2017 cartographic boundaries)."""
+    import json
+
+    geo = json.loads(COUNTIES_GEOJSON.read_text())
+    return frozenset(str(f["id"]) for f in geo["features"])
 
 
 # -- formats -------------------------------------------------------------------------------------

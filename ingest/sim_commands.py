@@ -36,6 +36,8 @@ def simulate(
     The affect data produced by this command are SIMULATED and carry the Kafka header aw-simulated=1
     (simulated=true in the warehouse). Symptom reports replay the real weekly values of the series.
     """
+    import logging
+
     import msgspec
     from tqdm import tqdm
 
@@ -80,6 +82,7 @@ def simulate(
         bar.close()
         typer.echo(f"wrote {n_win} SIMULATED affect windows and {len(reports)} symptom reports to {out} (dry run, nothing sent)")
         return
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
     n_rep = sim.produce(reports, s.kafka.symptom_topic, s, simulated=symptoms_simulated) if reports else 0
     n_win = sim.produce(all_windows(), s.kafka.affect_topic, s, rate=rate, simulated=True, on_sent=bar.update)
     bar.close()

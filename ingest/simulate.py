@@ -344,6 +344,8 @@ def _simulate_frames(plan: SimulationPlan) -> Iterator[pd.DataFrame]:
         frame["n_observations"] = frame["n_observations"].astype("int32")
         frame["n_abstained"] = frame["n_abstained"].astype("int32")
         frame["schema_version"] = frame["schema_version"].astype("int32")
+        for c in ("device_id", "region_id", "site_type", "modality", "model_version"):
+            frame[c] = frame[c].astype("string[pyarrow]")  # ~8x smaller than Python str objects
         yield frame
 
 

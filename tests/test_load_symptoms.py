@@ -114,6 +114,11 @@ def test_daily_essence_and_state_names(warehouse, settings, tmp_path):
     res = load_file(f, settings, con=warehouse, syndrome="gi")
     assert res.rows == 2
     assert _rows(warehouse)[0][:4] == ("48", "gi", date(2023, 1, 2), date(2023, 1, 2))
+    counties = tmp_path / "counties.csv"  # Los Angeles County; zero stripped by a spreadsheet; a made-up county
+    counties.write_text("day,county_fips,visits\n01/02/2023,06037,4\n01/02/2023,6037,4\n01/02/2023,06999,1\n")
+    res = load_file(counties, settings, con=warehouse, syndrome="gi")
+    assert (res.rows, res.reason_counts) == (1, {"duplicate_period": 1, "bad_region_id": 1})
+    assert _rows(warehouse, "region_id = '06037'")[0][2] == date(2023, 1, 2)
 
 
 BAD_ROWS = [
