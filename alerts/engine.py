@@ -86,8 +86,9 @@ def _exceedance(con, spec: DetectorSpec, data: pd.DataFrame, as_of: datetime) ->
         else:
             continue
         p = exceedance_probability(g["level"].to_numpy(), g["value"].to_numpy(), thr)
-        out[loc] = {"probability": _f(p), "threshold": thr, "reference_date": str(g["reference_date"].iloc[0]),
-                    "target_end_date": str(g["target_end_date"].iloc[0]), "model": g["model"].iloc[0],
+        out[loc] = {"probability": _f(p), "threshold": thr,
+                    "reference_date": str(pd.Timestamp(g["reference_date"].iloc[0]).date()),
+                    "target_end_date": str(pd.Timestamp(g["target_end_date"].iloc[0]).date()), "model": g["model"].iloc[0],
                     "median": _f(np.interp(0.5, g["level"], g["value"]))}
     return out
 

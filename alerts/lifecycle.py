@@ -186,6 +186,8 @@ class _Applier:
                        data_end=d.data_end, detail="within cooldown; recipients not notified again")
                 self.summary["new_evidence"] += 1
         else:
+            if active["provisional"] != d.provisional:  # the same period matured (or was revised): refresh quietly
+                _update_alert(self.con, alert_id, d, self.now, active["status"], notified=False)
             self.summary["unchanged"] += 1
 
     def _abstain(self, d: Decision, active: dict | None) -> None:
@@ -195,7 +197,7 @@ class _Applier:
             _event(self.con, alert_id, "abstained", d.level, self.now, notify=False, reason=d.reason)
             self.summary["abstained"] += 1
         elif active["level"] == "insufficient_data":
-            if active["reason"] != d.reason or active["data_end"] != d.data_end:
+            if active["reason"] != d.reason or active["data_end"] != d.data_end or active["provisional"] != d.provisional:
                 _update_alert(self.con, active["alert_id"], d, self.now, "ongoing", notified=False)
                 if active["reason"] != d.reason:
                     _event(self.con, active["alert_id"], "abstained", d.level, self.now, notify=False, reason=d.reason)

@@ -132,7 +132,7 @@ def _view(alert: dict, settings: Settings, idx: int, domain: str) -> dict:
         "threshold": num(alert.get("threshold")),
         "observed": num(alert.get("observed"), 3 if affect else 0),
         "expected": num(alert.get("expected"), 3 if affect else 1),
-        "p_value": _fmt_p(alert.get("p_value")),
+        "p_value": code.label if hidden else _fmt_p(alert.get("p_value")),
         "probability": _fmt(alert.get("probability"), 2) if alert.get("probability") is not None else None,
         "data_start": str(alert.get("data_start") or "n/a"),
         "data_end": str(alert.get("data_end") or "n/a"),
@@ -143,7 +143,7 @@ def _view(alert: dict, settings: Settings, idx: int, domain: str) -> dict:
         "simulated": bool(ev.get("simulated", affect)),
         "per_detector": [
             {"name": name, "statistic": num(d.get("statistic")), "threshold": num(d.get("threshold")),
-             "p_value": _fmt_p(d.get("p_value")), "alarm": bool(d.get("alarm")),
+             "p_value": code.label if hidden else _fmt_p(d.get("p_value")), "alarm": bool(d.get("alarm")),
              "probability": _fmt(d.get("probability")) if d.get("probability") is not None else None}
             for name, d in sorted((ev.get("detectors") or {}).items())
         ],
