@@ -175,3 +175,24 @@ def test_window_alignment():
 def test_bad_input_is_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), observation), max_size=150), epsilons, st.integers(0, 2**32 - 1))
+def test_vectorized_segments_match_per_window_rules(obs, epsilon, seed):
+    """``aggregate_segments`` (used by the simulator) applies the same rules window by window."""
+    seg = np.array([s for s, _ in obs], dtype=np.int64)
+    v, a, c = (np.array([o[i] for _, o in obs], dtype=float) for i in range(3))
+    out = edge.aggregate_segments(seg, 6, v, a, c, k_min=K_MIN, epsilon=epsilon, rng=np.random.default_rng(seed))
+    for k in range(6):
+        mine = [o for s, o in obs if s == k]
+        scored = [o for o in mine if o[2] >= edge.DEFAULT_CONFIDENCE_THRESHOLD]
+        assert out["n_observations"][k] == len(scored) and out["n_abstained"][k] == len(mine) - len(scored)
+        emitted = out["reason"][k] is None
+        assert emitted == (len(scored) >= K_MIN)
+        if emitted:
+            assert -1 <= out["valence_mean"][k] <= 1 and 0 <= out["distress_share"][k] <= 1
+            if epsilon is None:
+                assert out["valence_mean"][k] == pytest.approx(np.mean([o[0] for o in scored]))
+        else:
+            assert np.isnan(out["valence_mean"][k])  # nothing about a suppressed window leaves the device
