@@ -71,9 +71,11 @@ def _exceedance(con, spec: DetectorSpec, data: pd.DataFrame, as_of: datetime) ->
         select f.location, f.reference_date, f.target_end_date, f.model, f.output_type_id as level, f.value
         from forecasts f join latest l using (location, reference_date)
         where f.target = ? and f.horizon = ? and f.output_type = 'quantile' and f.created_at <= ?
-        qualify dense_rank() over (partition by f.location order by f.created_at desc, f.model) = 1
+          and list_contains(?, f.model)
+        qualify dense_rank() over (partition by f.location
+                                   order by f.created_at desc, list_position(?, f.model)) = 1
         order by f.location, f.output_type_id""",
-        [spec.target, spec.horizon, as_of, spec.target, spec.horizon, as_of]).df()
+        [spec.target, spec.horizon, as_of, spec.target, spec.horizon, as_of, spec.models, spec.models]).df()
     out: dict[str, dict] = {}
     if fc.empty:
         return out

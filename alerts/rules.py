@@ -45,6 +45,8 @@ class DetectorSpec(_Model):
     horizon: int = 1
     threshold_quantile: float | None = Field(default=None, gt=0, lt=1)  # of the region's own history
     threshold_value: float | None = None
+    # forecast-exceedance: models to use, in order of preference (first one present in the newest run)
+    models: list[str] = Field(default_factory=lambda: ["ensemble", "glm", "baseline"], min_length=1)
 
     @model_validator(mode="after")
     def _exceedance_fields(self):

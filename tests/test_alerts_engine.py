@@ -88,9 +88,11 @@ def test_red_needs_detector_and_forecast_exceedance_as_the_rule_says(warehouse, 
     for region, centre in (("06", thr * 2), ("36", thr * 0.5)):  # 06 is forecast far above its threshold, 36 below
         for lv in levels:
             rows.append((LAST + timedelta(days=6), 1, "wk inc ili", LAST + timedelta(days=13), region, "quantile", lv,
-                         centre * (1 + 0.2 * (lv - 0.5)), "glm_nb", NOW - timedelta(hours=2), "run-1"))
+                         centre * (1 + 0.2 * (lv - 0.5)), "ensemble", NOW - timedelta(hours=2), "run-1"))
+    # the same run's baseline model for 06 says "below threshold": the rule prefers the ensemble
+    rows += [(r[0], 1, r[2], r[3], "06", r[5], r[6], r[7] * 0.1, "baseline", r[9], "run-1") for r in rows[:23]]
     # a forecast created after `now` is not known yet and must be ignored
-    rows += [(r[0], 1, r[2], r[3], "36", r[5], r[6], r[7] * 10, "glm_nb", NOW + timedelta(hours=5), "run-2") for r in rows[-23:]]
+    rows += [(r[0], 1, r[2], r[3], "36", r[5], r[6], r[7] * 10, "ensemble", NOW + timedelta(hours=5), "run-2") for r in rows[23:46]]
     warehouse.executemany("insert into forecasts values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     out = run_once(s, now=NOW, con=warehouse)
@@ -99,6 +101,7 @@ def test_red_needs_detector_and_forecast_exceedance_as_the_rule_says(warehouse, 
     assert a["06"]["level"] == "red" and a["06"]["detectors"] == "ewma,fc" and a["06"]["probability"] > 0.99
     assert a["36"]["level"] == "yellow" and a["36"]["detectors"] == "ewma" and a["36"]["probability"] < 0.01
     ev = json.loads(a["06"]["evidence"])
+    assert ev["detectors"]["fc"]["model"] == "ensemble"
     assert ev["detectors"]["fc"]["threshold"] == thr and ev["detectors"]["fc"]["reference_date"] == str(LAST + timedelta(days=6))
     assert ev["detectors"]["ewma"]["p_value"] == a["06"]["p_value"] < 0.05
     assert ev["series"]["observed"][-1] == 120 and len(ev["series"]["dates"]) == 26
