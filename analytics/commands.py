@@ -1,8 +1,212 @@
-"""CLI commands for this area (registered by affectwatch.cli)."""
+"""CLI: ``affectwatch forecast run|backtest|score|lift|simulate-affect`` and
+``affectwatch bench forecast|forecast-scale`` (thin orchestrators; heavy imports inside)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+forecast_app = typer.Typer(help="Forecasts with uncertainty, backtests, scoring and affect lift.", no_args_is_help=True)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@forecast_app.command("run")
+def run_cmd(
+    syndrome: str = typer.Option(None, help="Only this syndrome (default: every syndrome in symptom_reports)."),
+    reference_date: str = typer.Option(None, help="Saturday to forecast for (default: the week after the last observed week)."),
+    freq: str = typer.Option("W", help="W (MMWR weeks, horizons 0..3) or D (days, horizons 1..14)."),
+    jobs: int = typer.Option(2, help="Worker processes."),
+) -> None:
+    """Refresh forecasts for the latest reference date from the warehouse and write them to `forecasts`."""
+    from analytics.forecast_run import run_latest
+
+    typer.echo(json.dumps(run_latest(syndrome=syndrome, reference_date=reference_date, freq=freq, n_jobs=jobs), default=str))
+
+
+@forecast_app.command("backtest")
+def backtest_cmd(
+    target_csv: Path = typer.Option(..., exists=True, dir_okay=False, help="Target data CSV: date, location, value [, as_of]."),
+    out: Path = typer.Option(..., help="Hubverse CSV to write (quantile rows + model column)."),
+    reference_dates: str = typer.Option(None, help="Comma-separated Saturdays, e.g. 2022-12-03,2022-12-10."),
+    start: str = typer.Option(None, help="Or: every Saturday from START ..."),
+    end: str = typer.Option(None, help="... to END."),
+    models: str = typer.Option("baseline,glm,qr,ets,ensemble", help="Comma-separated: baseline, glm, qr, ets, ensemble, and glm_affect, qr_affect, ensemble_affect (need --affect-csv)."),
+    latency_weeks: int = typer.Option(0, help="Hide the last N periods before each reference date (reporting latency)."),
+    horizons: str = typer.Option(None, help="Comma-separated horizons (default 0,1,2,3 weeks; 1..14 days)."),
+    affect_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="Affect features: location, date, feature columns."),
+    affect_features: str = typer.Option(None, help="Affect columns the fused models use (default: all numeric feature columns)."),
+    locations: str = typer.Option(None, help="Only these locations (comma-separated)."),
+    syndrome: str = typer.Option("flu_admissions", help="Names the target: 'wk inc <syndrome>'."),
+    freq: str = typer.Option("W", help="W (weekly) or D (daily)."),
+    jobs: int = typer.Option(2, help="Worker processes (reference dates run in parallel)."),
+    to_warehouse: bool = typer.Option(False, help="Also write the forecasts to the warehouse."),
+) -> None:
+    """Rolling-origin backtest on a FluSight-format CSV; no warehouse or Kafka needed."""
+    import pandas as pd
+
+    from analytics.backtest import backtest, saturdays
+    from analytics.forecast import target_name
+    from analytics.hubverse import read_affect_csv, read_target_csv, write_hub_csv
+
+    if reference_dates:
+        refs = [pd.Timestamp(d) for d in _split(reference_dates)]
+    elif start and end:
+        refs = saturdays(start, end) if freq == "W" else list(pd.date_range(start, end, freq="D"))
+    else:
+        raise typer.BadParameter("give --reference-dates, or --start and --end")
+    target = read_target_csv(target_csv, _split(locations))
+    affect = read_affect_csv(affect_csv) if affect_csv else None
+    hz = [int(h) for h in _split(horizons)] if horizons else None
+    fc = backtest(target, refs, models=_split(models), horizons=hz, latency=latency_weeks, freq=freq, affect=affect,
+                  affect_features=_split(affect_features), target_name=target_name(syndrome, freq), n_jobs=jobs)
+    write_hub_csv(fc, out)
+    fb = fc.attrs.get("fallbacks", [])
+    typer.echo(f"wrote {len(fc)} rows ({fc['model'].nunique()} models, {fc['location'].nunique()} locations, "
+               f"{len(refs)} reference dates) to {out}; {len(fb)} series fell back to the baseline")
+    if to_warehouse:
+        from affectwatch.warehouse import connect
+        from analytics.store import write_forecasts
+
+        con = connect()
+        try:
+            write_forecasts(con, fc)
+        finally:
+            con.close()
+
+
+@forecast_app.command("score")
+def score_cmd(
+    forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV (from backtest)."),
+    truth: Path = typer.Option(..., exists=True, dir_okay=False, help="Target data CSV: date, location, value [, as_of]."),
+    out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
+    baseline: str = typer.Option("baseline", help="Reference model of relative WIS."),
+    to_warehouse: bool = typer.Option(False, help="Also write per-forecast scores to `forecast_scores`."),
+) -> None:
+    """WIS (+ components), relative WIS, 50/80/95% coverage and PIT histograms by model, horizon and location."""
+    import pandas as pd
+
+    from analytics.hubverse import read_hub_csv, read_target_csv
+    from analytics.scoring import pit_histogram, score, summarise
+
+    fc = read_hub_csv(forecasts)
+    scores = score(fc, read_target_csv(truth))
+    if scores.empty:
+        raise typer.BadParameter("no forecast has a truth value (check target_end_date and location against the truth file)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {"summary": summarise(scores, baseline=baseline), "summary_by_horizon": summarise(scores, ["horizon"], baseline),
+              "summary_by_location": summarise(scores, ["location"], baseline), "pit": pit_histogram(scores)}
+    scores.to_csv(out_dir / "scores.csv", index=False)
+    for name, t in tables.items():
+        t.to_csv(out_dir / f"{name}.csv", index=False)
+    pd.set_option("display.width", 200)
+    typer.echo(tables["summary"].round(3).to_string(index=False))
+    typer.echo("")
+    typer.echo(tables["summary_by_horizon"].round(3).to_string(index=False))
+    pit = tables["pit"].pivot_table(index="model", columns="bin_lo", values="share").round(3)
+    typer.echo("\nPIT histogram (share per decile; flat = calibrated):")
+    typer.echo(pit.to_string())
+    typer.echo(f"\nsaved scores.csv, summary.csv, summary_by_horizon.csv, summary_by_location.csv, pit.csv in {out_dir}")
+    if to_warehouse:
+        from affectwatch.warehouse import connect
+        from analytics.store import write_scores
+
+        con = connect()
+        try:
+            write_scores(con, scores)
+        finally:
+            con.close()
+
+
+@forecast_app.command("lift")
+def lift_cmd(
+    forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV with a symptom-only and a fused model."),
+    truth: Path = typer.Option(..., exists=True, dir_okay=False, help="Target data CSV."),
+    affect_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="Affect features, for the lead estimate."),
+    symptom_model: str = typer.Option("ensemble", help="Symptom-only model."),
+    fused_model: str = typer.Option("ensemble_affect", help="Affect-fused model."),
+    feature: str = typer.Option("distress_share", help="Affect feature of the lead estimate."),
+    min_dates: int = typer.Option(8, help="Fewer reference dates than this: 'insufficient data'."),
+    block: int = typer.Option(4, help="Bootstrap block length (reference dates)."),
+    simulated: bool = typer.Option(False, help="Mark the evidence as coming from simulated affect."),
+    out: Path = typer.Option(Path("affect_lift.csv"), help="CSV to write."),
+    to_warehouse: bool = typer.Option(False, help="Also append the rows to `affect_lift`."),
+) -> None:
+    """WIS(symptom-only)/WIS(fused) with a block-bootstrap 90% interval and the affect lead, per region and overall."""
+    import pandas as pd
+
+    from analytics.hubverse import read_affect_csv, read_hub_csv, read_target_csv
+    from analytics.lift import lift_table
+    from analytics.scoring import score
+
+    fc = read_hub_csv(forecasts)
+    truth_df = read_target_csv(truth)
+    scores = score(fc, truth_df)
+    affect = read_affect_csv(affect_csv) if affect_csv else None
+    tname = str(fc["target"].iloc[0]) if len(fc) else ""
+    table = lift_table(scores, truth_df, affect, symptom_model=symptom_model, fused_model=fused_model, target_name=tname,
+                       min_dates=min_dates, feature=feature, block=block, simulated=simulated)
+    table.to_csv(out, index=False)
+    pd.set_option("display.width", 200)
+    cols = ["location", "wis_ratio", "ratio_lo", "ratio_hi", "lead", "lead_lo", "lead_hi", "n_forecasts", "verdict"]
+    typer.echo(table[cols].round(3).to_string(index=False))
+    typer.echo(f"wrote {out}")
+    if to_warehouse:
+        from affectwatch.warehouse import connect
+        from analytics.store import write_lift
+
+        con = connect()
+        try:
+            write_lift(con, table)
+        finally:
+            con.close()
+
+
+@forecast_app.command("simulate-affect")
+def simulate_affect_cmd(
+    target_csv: Path = typer.Option(..., exists=True, dir_okay=False, help="FluSight target CSV that drives the simulator."),
+    out: Path = typer.Option(..., help="Affect-features CSV to write (location, date, features, n_devices, ...)."),
+    scenario: str = typer.Option("lead", help="lead (affect leads symptoms) or null (unrelated)."),
+    regions: str = typer.Option(None, help="Comma-separated region ids (default: all in the CSV)."),
+    start: str = typer.Option(None), end: str = typer.Option(None),
+    devices_per_region: int = typer.Option(10), lead_days: int = typer.Option(14),
+    window_minutes: int = typer.Option(1440, help="Simulated window length (5..1440)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Build an affect-features CSV from the device-fleet simulator (SIMULATED data) for --affect-csv."""
+    from analytics.affect_csv import simulate_affect, write_affect_csv
+
+    feats = simulate_affect(target_csv, scenario, regions=_split(regions), start=start, end=end,
+                            devices_per_region=devices_per_region, window_minutes=window_minutes,
+                            lead_days=lead_days, seed=seed)
+    write_affect_csv(feats, out)
+    typer.echo(f"wrote {len(feats)} region-weeks ({feats['location'].nunique()} regions, scenario {scenario}) to {out}")
+
+
+def bench_forecast(
+    target_csv: Path = typer.Option(None, help="Default: data/flusight/target-hospital-admissions.csv."),
+    start: str = typer.Option("2022-10-15"), end: str = typer.Option("2023-05-27"),
+    latency_weeks: int = typer.Option(1), jobs: int = typer.Option(2),
+    out: Path = typer.Option(None, help="Also write the hubverse CSV here."),
+) -> None:
+    """Real-data backtest: WIS, relative WIS vs baseline, 50/80/95% coverage (last line JSON)."""
+    from analytics.bench_forecast import real
+
+    real(target_csv, start, end, latency_weeks, jobs, out, echo=typer.echo)
+
+
+def bench_forecast_scale(weeks: int = typer.Option(150), jobs: int = typer.Option(2)) -> None:
+    """3,000+ county series x 150 weeks, one reference date: wall time and peak memory (last line JSON)."""
+    from analytics.bench_forecast import scale
+
+    scale(weeks, jobs, echo=typer.echo)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands to the `affectwatch` app and its `bench` group."""
+    app.add_typer(forecast_app, name="forecast")
+    bench_app.command("forecast")(bench_forecast)
+    bench_app.command("forecast-scale")(bench_forecast_scale)

@@ -1,0 +1,134 @@
+"""Benchmarks (print figures; the last printed line is one JSON object).
+
+* ``real``: rolling-origin backtest of the symptom-only ensemble (and its members) on the FluSight
+  admissions for every Saturday 2022-10-15 .. 2023-05-27, all states, reporting latency 1 week:
+  WIS, relative WIS vs the baseline, 50/80/95% coverage.
+* ``scale``: 3,000+ county series x 150 weeks, one reference date, all models fitted and forecast,
+  using both cores; wall time and peak memory. County series are DERIVED: the real ILINet weekly
+  ILI visit counts (ILITOTAL) of each state, 150 MMWR weeks to 2023 week 39, split over the state's
+  counties (data/geo) by a multinomial draw with equal shares — county populations are not in
+  data/, and equal shares are the neutral choice (area would give Alaska's boroughs most cases).
+"""
+from __future__ import annotations
+
+import json
+import resource
+import time
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from affectwatch.settings import REPO_ROOT
+
+DATA = REPO_ROOT / "data"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and of its (joined) child processes, MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return round(own + kids, 1)
+
+
+def real(target_csv=None, start="2022-10-15", end="2023-05-27", latency=1, n_jobs=2, out=None, echo=print) -> dict:
+    from analytics.backtest import backtest, saturdays
+    from analytics.hubverse import read_target_csv, write_hub_csv
+    from analytics.scoring import score, summarise
+
+    t0 = time.perf_counter()
+    target = read_target_csv(target_csv or DATA / "flusight" / "target-hospital-admissions.csv")
+    target = target[target["location"] != "US"]  # states only
+    refs = saturdays(start, end)
+    fc = backtest(target, refs, models=["baseline", "glm", "qr", "ets", "ensemble"], latency=latency, n_jobs=n_jobs)
+    if out:
+        write_hub_csv(fc, out)
+    scores = score(fc, target)
+    overall = summarise(scores)
+    by_h = summarise(scores, ["horizon"])
+    wall = time.perf_counter() - t0
+    pd.set_option("display.width", 200)
+    echo(f"reference dates: {len(refs)} ({refs[0].date()} .. {refs[-1].date()}), locations: {target['location'].nunique()}, latency: {latency} week(s)")
+    echo(overall.round(3).to_string(index=False))
+    echo(by_h[by_h["model"].isin(["baseline", "ensemble"])].round(3).to_string(index=False))
+    ens = overall.set_index("model").loc["ensemble"]
+    result = {
+        "benchmark": "forecast_real", "reference_dates": len(refs), "locations": int(target["location"].nunique()),
+        "latency_weeks": latency, "forecasts_scored": int(ens["n"]), "ensemble_wis": round(float(ens["wis"]), 3),
+        "baseline_wis": round(float(overall.set_index("model").loc["baseline", "wis"]), 3),
+        "relative_wis": round(float(ens["rel_wis"]), 3), "coverage_50": round(float(ens["cover_50"]), 3),
+        "coverage_80": round(float(ens["cover_80"]), 3), "coverage_95": round(float(ens["cover_95"]), 3),
+        "target_relative_wis_max": 0.85, "target_coverage_95": [0.90, 0.98],
+        "meets_relative_wis": bool(ens["rel_wis"] <= 0.85), "meets_coverage_95": bool(0.90 <= ens["cover_95"] <= 0.98),
+        "wall_s": round(wall, 1), "peak_rss_mb": peak_rss_mb(),
+    }
+    echo(json.dumps(result))
+    return result
+
+
+def mmwr_week_end(year: int, week: int) -> date:
+    """Saturday ending MMWR week ``week`` of ``year`` (week 1 holds at least four days of January)."""
+    jan4 = date(year, 1, 4)
+    start = jan4 - timedelta(days=(jan4.weekday() + 1) % 7)  # Sunday on or before 4 January
+    return start + timedelta(days=7 * (week - 1) + 6)
+
+
+def ili_states() -> pd.DataFrame:
+    """ILINet weekly ILI visit counts per state: ``location, date, value`` (NYC, VI, missing 'X' dropped)."""
+    ili = pd.read_csv(DATA / "ili" / "ILINet_states_2010w40-2023w39.csv", skiprows=1, na_values="X")
+    locs = pd.read_csv(DATA / "flusight" / "locations.csv", dtype={"location": str})
+    fips = dict(zip(locs["location_name"], locs["location"]))
+    ili["location"] = ili["REGION"].map(fips)
+    ili = ili.dropna(subset=["location", "ILITOTAL"])
+    ili["date"] = pd.to_datetime([mmwr_week_end(int(y), int(w)) for y, w in zip(ili["YEAR"], ili["WEEK"])])
+    return ili.rename(columns={"ILITOTAL": "value"})[["location", "date", "value"]]
+
+
+def county_panel(weeks: int = 150, seed: int = 0) -> pd.DataFrame:
+    """Wide frame (weeks x counties) of state ILI counts split equally over each state's counties."""
+    geo = json.loads((DATA / "geo" / "us_counties_census2017_10m.geojson").read_text())
+    counties = sorted(str(f["id"]) for f in geo["features"])
+    state = ili_states()
+    state_w = state.pivot_table(index="date", columns="location", values="value").sort_index().iloc[-weeks:]
+    rng = np.random.default_rng(seed)
+    cols, names = [], []
+    for st in state_w.columns:
+        cs = [c for c in counties if c[:2] == st]
+        if not cs:
+            continue
+        v = state_w[st].to_numpy()
+        split = np.full((len(v), len(cs)), np.nan)
+        ok = np.isfinite(v)
+        split[ok] = _multinomial(rng, v[ok], len(cs))
+        cols.append(split)
+        names += cs
+    return pd.DataFrame(np.hstack(cols), index=state_w.index, columns=names)
+
+
+def _multinomial(rng: np.random.Generator, totals: np.ndarray, k: int) -> np.ndarray:
+    return rng.multinomial(totals.astype(np.int64), np.full(k, 1.0 / k))
+
+
+def scale(weeks: int = 150, n_jobs: int = 2, echo=print) -> dict:
+    from analytics.forecast import forecast_panel
+    from analytics.models import Panel
+
+    t0 = time.perf_counter()
+    y = county_panel(weeks)
+    t_build = time.perf_counter() - t0
+    ref = y.index[-1] + pd.Timedelta(days=7)
+    t1 = time.perf_counter()
+    fc = forecast_panel(Panel(y), ref, models=["baseline", "glm", "qr", "ensemble"], target="wk inc ili",
+                        n_jobs=n_jobs, components=("glm", "qr"))
+    t_fit = time.perf_counter() - t1
+    wall = time.perf_counter() - t0
+    echo(f"regions: {y.shape[1]} counties, weeks: {y.shape[0]} ({y.index[0].date()} .. {y.index[-1].date()}), "
+         f"reference date {ref.date()}, rows {len(fc)}, fallbacks {len(fc.attrs['fallbacks'])}")
+    echo(f"build panel {t_build:.1f} s, fit+forecast {t_fit:.1f} s, wall {wall:.1f} s, cores {psutil.cpu_count()}, jobs {n_jobs}")
+    result = {"benchmark": "forecast_scale", "regions": int(y.shape[1]), "weeks": int(y.shape[0]),
+              "models": ["baseline", "glm", "qr", "ensemble"], "rows": len(fc), "fallbacks": len(fc.attrs["fallbacks"]),
+              "fit_forecast_s": round(t_fit, 1), "wall_s": round(wall, 1), "target_s": 60,
+              "meets_target": wall <= 60, "n_jobs": n_jobs, "peak_rss_mb": peak_rss_mb()}
+    echo(json.dumps(result))
+    return result

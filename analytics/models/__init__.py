@@ -1,0 +1,36 @@
+"""Forecasting models with one interface (fit on a panel's history, predict quantiles).
+
+Names: ``baseline``, ``glm`` / ``glm_affect``, ``qr`` / ``qr_affect``, ``ets`` / ``ets_affect``;
+ensembles are built in :mod:`analytics.models.ensemble`.
+"""
+from __future__ import annotations
+
+from analytics.models.base import Model, Panel, SeriesFailure
+from analytics.models.baseline import Baseline
+from analytics.models.glm import GLMModel
+from analytics.models.quantreg import QuantRegModel
+
+COMPONENTS = ("glm", "qr", "ets")  # members of the ensembles
+FUSABLE = ("glm", "qr")
+
+
+def make_model(name: str, *, affect_features: tuple[str, ...] | None = None, seed: int = 0) -> Model:
+    """Build a model by name; ``<name>_affect`` is the affect-fused variant."""
+    base, _, suffix = name.partition("_")
+    fused = suffix == "affect"
+    if suffix and not fused:
+        raise ValueError(f"unknown model {name!r}: the only suffix is '_affect'")
+    if base == "baseline" and not fused:
+        return Baseline(seed=seed)
+    if base == "glm":
+        return GLMModel(affect=fused, affect_features=affect_features, seed=seed)
+    if base == "qr":
+        return QuantRegModel(affect=fused, affect_features=affect_features)
+    if base == "ets":
+        from analytics.models.ets import ETSModel
+
+        return ETSModel(affect=fused, affect_features=affect_features, seed=seed)
+    raise ValueError(f"unknown model {name!r}; known: baseline, glm, qr, ets (each with _affect), ensemble, ensemble_affect")
+
+
+__all__ = ["Model", "Panel", "SeriesFailure", "Baseline", "GLMModel", "QuantRegModel", "make_model", "COMPONENTS"]
