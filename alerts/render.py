@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from affectwatch.privacy import Suppression, suppression_code
 from affectwatch.settings import Settings, get_settings
+from alerts.regions import region_name
 
 TEMPLATES = Path(__file__).parent / "templates"
 AFFECT_SIGNALS_PREFIX = "affect"
@@ -120,7 +121,7 @@ def _view(alert: dict, settings: Settings, idx: int, domain: str) -> dict:
     return {
         "alert_id": alert["alert_id"],
         "region": alert["region_id"],
-        "region_name": ev.get("region_name") or alert["region_id"],
+        "region_name": region_name(alert["region_id"]),
         "signal": alert["signal"],
         "level": alert["level"],
         "level_color": LEVEL_COLORS.get(alert["level"], "#000"),

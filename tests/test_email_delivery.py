@@ -65,7 +65,7 @@ def test_immediate_email_from_detection_arrives_with_evidence_and_inline_image(w
     alert_id, level, detectors, stat, thr, p, start, end, prov = alert
     assert level == "red" and prov is True
     text = msg.get_body(preferencelist=("plain",)).get_content()
-    for needle in ("Region:        06", "Level:         red", f"{stat:,.2f}", f"{thr:,.2f}",
+    for needle in ("Region:        California (06)", "Level:         red", f"{stat:,.2f}", f"{thr:,.2f}",
                    f"Data period:   {start} to {end}", "Provisional:   yes", alert_id):
         assert needle in text, needle
     for d in detectors.split(","):
@@ -108,8 +108,8 @@ def test_daily_digest_arrives_once_at_local_time(warehouse, smtp_settings, smtp_
     msg = msgs[0]
     assert msg["Subject"] == "[AffectWatch] Daily digest 2026-03-02: 1 red, 1 yellow"
     text = msg.get_body(preferencelist=("plain",)).get_content()
-    assert "[RED] flu_admissions in 06" in text and "[YELLOW] flu_admissions in 36" in text
-    assert "48" not in text.split("Resolved")[0].replace("2026-02-28", "")  # insufficient data is never an alert
+    assert "[RED] flu_admissions in California (06)" in text and "[YELLOW] flu_admissions in New York (36)" in text
+    assert "(48)" not in text and "Texas" not in text  # an insufficient-data record is never an alert
     assert "(provisional)" in text and "p-value 0.0004" in text
     html, images = _html_and_images(msg)
     assert len(images) == 2
