@@ -10,6 +10,7 @@ append-only history in ``alert_events``:
 - active + newer period still alarming   -> ``new_evidence`` (notify only once cooldown passed)
 - active + lower, still alarming level   -> ``deescalated`` (no notification)
 - active + ``resolve_after`` quiet periods -> ``resolved``
+- active + the same period, revised, no longer alarming -> ``withdrawn`` (status resolved)
 - data too thin                          -> ``insufficient_data`` alert (never notified) or, on
                                             an active red/yellow alert, an ``abstained`` event
 Re-running on the same data changes nothing (no duplicate events, no duplicate notifications).
@@ -214,13 +215,17 @@ class _Applier:
     def _quiet(self, d: Decision, active: dict) -> None:
         enough_quiet = d.quiet_periods >= d.resolve_after or active["level"] == "insufficient_data"
         newer = d.data_end is not None and (active["data_end"] is None or d.data_end > active["data_end"])
-        if enough_quiet and newer:
+        same_period = d.data_end is not None and d.data_end == active["data_end"]
+        if (enough_quiet and newer) or (same_period and active["level"] in ("red", "yellow")):
+            # quiet long enough, or the very period that alarmed was revised and no longer alarms
+            event = "resolved" if newer else "withdrawn"
             self.con.execute(
                 "update alerts set status = 'resolved', resolved_at = ?, last_updated = ? where alert_id = ?",
                 [self.now, self.now, active["alert_id"]],
             )
-            _event(self.con, active["alert_id"], "resolved", active["level"], self.now, notify=False,
-                   quiet_periods=d.quiet_periods, data_end=d.data_end)
+            _event(self.con, active["alert_id"], event, active["level"], self.now, notify=False,
+                   quiet_periods=d.quiet_periods, data_end=d.data_end,
+                   **({} if newer else {"detail": "revised data for this period no longer alarm"}))
             self.summary["resolved"] += 1
         else:
             self.summary["unchanged"] += 1

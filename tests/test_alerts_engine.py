@@ -54,15 +54,25 @@ def test_short_or_stale_history_abstains_and_old_data_is_not_provisional(warehou
     seed_weekly(warehouse, "06", baseline_counts(40, 30, seed=1), LAST, report_lag_days=1)
     seed_weekly(warehouse, "36", [30, 31, 29, 200], LAST, report_lag_days=1)  # 4 weeks: too short to judge
     seed_weekly(warehouse, "48", baseline_counts(30, 30, seed=2), LAST - timedelta(days=28), report_lag_days=1)
+    # 12: the first report of the newest week is a spike (a data error); a revision on 2026-03-05 fixes it
+    counts12 = baseline_counts(40, 30, seed=3)
+    seed_weekly(warehouse, "12", [*counts12[:-1], 400], LAST, report_lag_days=1)
+    seed_weekly(warehouse, "12", [counts12[-1]], LAST, reported_at=datetime(2026, 3, 5, tzinfo=UTC))
     run_once(settings, now=NOW, con=warehouse)
     a = _alerts(warehouse, "flu_admissions")
+    assert a["12"]["level"] == "yellow" and a["12"]["observed"] == 400  # what was known on 2026-03-03 (EWMA only:
+    # < 1 year of history leaves Farrington without a baseline, and red needs two detectors)
     assert a["36"]["level"] == "insufficient_data" and a["36"]["reason"] == "short_history: 4 periods < min_history 10"
     assert a["48"]["level"] == "insufficient_data" and a["48"]["reason"].startswith("stale_data: last period 2026-01-25")
     assert "06" not in a or a["06"]["level"] in ("red", "yellow")
     # provisional: data ending within provisional_days (21) of today
     assert a["36"]["provisional"] is True
     later = run_once(settings, now=NOW + timedelta(days=60), con=warehouse)
-    assert later["signals"]["flu_admissions"]["regions"] == 3
+    assert later["signals"]["flu_admissions"]["regions"] == 4
+    # the revision took the alarm away: the alert is withdrawn (resolved), with an event saying why
+    assert warehouse.execute("select status from alerts where region_id = '12'").fetchone()[0] == "resolved"
+    assert warehouse.execute("select event from alert_events where alert_id = ? order by event_at",
+                             [a["12"]["alert_id"]]).fetchall() == [("opened",), ("withdrawn",)]
     assert warehouse.execute("select provisional from alerts where region_id = '36'").fetchone()[0] is False
 
 
