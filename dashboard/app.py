@@ -2,6 +2,9 @@
 
 Settings come from the environment (``AFFECTWATCH_DATA_DIR``, ``AFFECTWATCH_DASHBOARD__*``).
 Sign-in happens before any page is registered, so no page runs for an anonymous visitor.
+The page scripts live in ``app_pages/``, not ``pages/``: Streamlit treats a ``pages/`` folder
+next to the entry script as legacy auto-discovered pages and would run ``pages/alerts.py``
+directly (without this entry script and its sign-in) for a URL such as ``/alerts``.
 """
 from __future__ import annotations
 
@@ -23,11 +26,11 @@ ctx = ui.Context(settings=settings, key=data.warehouse_key(settings), user=user)
 ui.set_context(ctx)
 
 pages = [
-    st.Page("pages/overview.py", title="Overview map", icon=":material/map:", url_path="overview", default=True),
-    st.Page("pages/region.py", title="Region detail", icon=":material/monitoring:", url_path="region"),
-    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
-    st.Page("pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data_quality"),
-    st.Page("pages/model_trust.py", title="Model trust", icon=":material/balance:", url_path="model_trust"),
+    st.Page("app_pages/overview.py", title="Overview map", icon=":material/map:", url_path="overview", default=True),
+    st.Page("app_pages/region.py", title="Region detail", icon=":material/monitoring:", url_path="region"),
+    st.Page("app_pages/alerts.py", title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
+    st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data_quality"),
+    st.Page("app_pages/model_trust.py", title="Model trust", icon=":material/balance:", url_path="model_trust"),
 ]
 page = st.navigation(pages)
 st.sidebar.markdown("### AffectWatch")

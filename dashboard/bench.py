@@ -154,7 +154,7 @@ def run_bench(counties: int = 3100, devices: int = 4, runs: int = 3, echo=print)
                  + ", ".join(f"{t:.2f}s" for t in overview) + " (first = cold)")
             alert_map = _time_page(None, {"geo": "county", "signal": "alert", "week": WEEK.isoformat()}, runs)
             echo("overview (counties, alert level): " + ", ".join(f"{t:.2f}s" for t in alert_map))
-            region = _time_page("pages/region.py", {"region": "06", "syndrome": "ili", "past": "2"}, runs)
+            region = _time_page("app_pages/region.py", {"region": "06", "syndrome": "ili", "past": "2"}, runs)
             echo("region detail (06): " + ", ".join(f"{t:.2f}s" for t in region))
         finally:
             for k, v in old.items():

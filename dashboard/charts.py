@@ -95,24 +95,27 @@ def pit_histogram(pit: pd.DataFrame) -> alt.Chart:
 
 
 def relative_wis(rel: pd.DataFrame) -> alt.Chart:
-    bars = alt.Chart(rel).mark_bar(color=FORECAST).encode(
+    base = alt.Chart(rel)
+    bars = base.mark_bar(color=FORECAST).encode(
         x=alt.X("relative_wis:Q", title="relative WIS (model / baseline; < 1 is better)"),
-        y=alt.Y("model:N", sort="x"), tooltip=["model", "target", alt.Tooltip("relative_wis:Q", format=".2f"), "n_tasks"])
-    one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color="#666", strokeDash=[2, 2]).encode(x="x:Q")
-    return (bars + one).properties(height=max(80, 30 * len(rel)))
+        y=alt.Y("model:N", title="model"),
+        tooltip=["model", "target", alt.Tooltip("relative_wis:Q", format=".2f"), "n_tasks"])
+    one = base.mark_rule(color="#666", strokeDash=[2, 2]).encode(x=alt.datum(1.0))
+    return (bars + one).properties(height=max(120, 40 * len(rel)))
 
 
 def lift_intervals(lift: pd.DataFrame) -> alt.Chart:
     """WIS ratio (symptom-only / fused) with its bootstrap interval per region; > 1 means affect helps."""
     d = lift.dropna(subset=["wis_ratio"])
     base = alt.Chart(d).encode(y=alt.Y("location:N", title="region"))
-    rule = base.mark_rule(color="#555").encode(x=alt.X("ratio_lo:Q", title="WIS ratio (> 1: affect helps)"), x2="ratio_hi:Q")
+    rule = base.mark_rule(color="#555").encode(
+        x=alt.X("ratio_lo:Q", title="WIS ratio (> 1: affect helps)", scale=alt.Scale(zero=False)), x2="ratio_hi:Q")
     point = base.mark_point(filled=True, size=70).encode(
         x="wis_ratio:Q", color=alt.Color("verdict:N", scale=alt.Scale(range=["#0072B2", "#E69F00", "#999999"])),
         tooltip=["location", "target", alt.Tooltip("wis_ratio:Q", format=".2f"), alt.Tooltip("ratio_lo:Q", format=".2f"),
                  alt.Tooltip("ratio_hi:Q", format=".2f"), "verdict", "n_forecasts"])
     one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color="#666", strokeDash=[2, 2]).encode(x="x:Q")
-    return (rule + point + one).properties(height=max(80, 24 * len(d)))
+    return (rule + point + one).properties(height=max(120, 34 * len(d)))
 
 
 def calibration(cal: pd.DataFrame) -> alt.Chart:

@@ -9,11 +9,11 @@ from affectwatch.settings import REPO_ROOT
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
 PAGES = {
-    "pages/overview.py": "Overview map",
-    "pages/region.py": "Region detail",
-    "pages/alerts.py": "Alerts",
-    "pages/data_quality.py": "Data quality",
-    "pages/model_trust.py": "Model trust",
+    "app_pages/overview.py": "Overview map",
+    "app_pages/region.py": "Region detail",
+    "app_pages/alerts.py": "Alerts",
+    "app_pages/data_quality.py": "Data quality",
+    "app_pages/model_trust.py": "Model trust",
 }
 PASSWORD = "correct-horse-battery"
 
@@ -59,7 +59,7 @@ def app(**params):
 def open_page(page: str, **params):
     at = app(**params)
     at.run()
-    if page != "pages/overview.py":
+    if page != "app_pages/overview.py":
         at.switch_page(page)
         at.run()
     return at
@@ -94,7 +94,7 @@ def test_every_page_renders_with_banners(open_env, page):
 
 
 def test_overview_map_draws_suppressed_cells_as_suppressed_not_zero(open_env):
-    at = open_page("pages/overview.py", signal="distress", week="2023-05-21", geo="state")
+    at = open_page("app_pages/overview.py", signal="distress", week="2023-05-21", geo="state")
     assert not at.exception
     spec = deck_spec(at)
     feats = {f["properties"]["region_id"]: f["properties"] for f in spec["layers"][0]["data"]["features"]}
@@ -113,7 +113,7 @@ def test_overview_map_draws_suppressed_cells_as_suppressed_not_zero(open_env):
 
 
 def test_overview_county_cell_with_few_scored_observations_is_suppressed(open_env):
-    at = open_page("pages/overview.py", signal="distress", week="2023-06-11", geo="county")
+    at = open_page("app_pages/overview.py", signal="distress", week="2023-06-11", geo="county")
     assert not at.exception
     feats = {f["properties"]["region_id"]: f["properties"] for f in deck_spec(at)["layers"][0]["data"]["features"]}
     assert len(feats) > 3000
@@ -122,7 +122,7 @@ def test_overview_county_cell_with_few_scored_observations_is_suppressed(open_en
 
 @pytest.mark.parametrize("signal", ["alert", "distress", "arousal", "growth", "rate"])
 def test_every_map_signal_renders(open_env, signal):
-    at = open_page("pages/overview.py", signal=signal, week="2023-06-18")
+    at = open_page("app_pages/overview.py", signal=signal, week="2023-06-18")
     assert not at.exception, [e.value for e in at.exception]
     feats = {f["properties"]["region_id"]: f["properties"] for f in deck_spec(at)["layers"][0]["data"]["features"]}
     shown = [p for p in feats.values() if p["value_text"] != "—"]
@@ -132,7 +132,7 @@ def test_every_map_signal_renders(open_env, signal):
 
 
 def test_query_params_round_trip(open_env):
-    at = open_page("pages/overview.py", signal="arousal", week="2023-06-04", geo="state", region="06")
+    at = open_page("app_pages/overview.py", signal="arousal", week="2023-06-04", geo="state", region="06")
     assert at.selectbox(key="_qp_signal").value == "arousal"
     assert at.select_slider(key="_qp_week").value.isoformat() == "2023-06-04"
     # A widget change goes to the URL ...
@@ -142,18 +142,18 @@ def test_query_params_round_trip(open_env):
     params = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert params["week"] == "2023-06-11"
     # ... and a fresh session opened with that URL shows the same view.
-    again = open_page("pages/overview.py", **params)
+    again = open_page("app_pages/overview.py", **params)
     assert again.selectbox(key="_qp_signal").value == "distress"
     assert again.select_slider(key="_qp_week").value.isoformat() == "2023-06-11"
     assert again.selectbox(key="_qp_region").value == "06"
     # Page-independent keys survive a page switch: the region page opens on the same region.
-    again.switch_page("pages/region.py")
+    again.switch_page("app_pages/region.py")
     again.run()
     assert again.title[0].value == "Region detail: California (06)"
 
 
 def test_region_page_shows_forecast_fan_affect_evidence_and_lift(open_env):
-    at = open_page("pages/region.py", region="48", past="2")
+    at = open_page("app_pages/region.py", region="48", past="2")
     assert not at.exception
     assert [h.value for h in at.header] == ["Symptoms and forecasts", "Affect signal (soft signal)",
                                             "Alerts and evidence", "Is affect informative here?"]
@@ -166,12 +166,12 @@ def test_region_page_shows_forecast_fan_affect_evidence_and_lift(open_env):
     assert any("Statistic / threshold" == m.label for m in at.metric)
     # model-version rollout in Texas is marked on the affect chart
     assert '"rule"' in charts[1].proto.spec and "#D55E00" in charts[1].proto.spec
-    ca = open_page("pages/region.py", region="06")
+    ca = open_page("app_pages/region.py", region="06")
     assert any("affect informative" in s.value and "1.14" in s.value for s in ca.success)
 
 
 def test_alerts_filters_and_roles(open_env):
-    at = open_page("pages/alerts.py", level="red,yellow", status="open")
+    at = open_page("app_pages/alerts.py", level="red,yellow", status="open")
     assert not at.exception
     table = at.dataframe[0].value
     assert set(table["alert_id"]) == {"48|flu_admissions|2023-06-17"}
@@ -197,9 +197,10 @@ def test_login_required_when_users_file_configured(monkeypatch, populated_settin
     assert not at.exception
     assert at.title[0].value == "Overview map"
     assert at.get("deck_gl_json_chart")
-    # A page script opened directly (no entry-point sign-in in this session) refuses to render.
-    direct = app()
-    direct.switch_page("pages/alerts.py")
+    # A page script run on its own (no entry-point sign-in in this session) refuses to render.
+    from streamlit.testing.v1 import AppTest
+
+    direct = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app_pages" / "alerts.py"), default_timeout=60)
     direct.run()
     assert not direct.dataframe and any("sign in" in e.value.lower() for e in direct.error)
 
@@ -229,12 +230,12 @@ def test_acknowledgement_persists_and_roles(monkeypatch, populated_settings_fact
     alert_id = "06|affect_distress|2023-06-11"
 
     analyst = login(app(alert=alert_id), "anna", PASSWORD)
-    analyst.switch_page("pages/alerts.py")
+    analyst.switch_page("app_pages/alerts.py")
     analyst.run()
     assert analyst.get("download_button") and not analyst.text_area  # analyst: download, no acknowledge
 
     at = login(app(alert=alert_id), "olivia", PASSWORD)
-    at.switch_page("pages/alerts.py")
+    at.switch_page("app_pages/alerts.py")
     at.run()
     assert not at.get("download_button")  # official: acknowledge, no download
     assert at.selectbox(key="_qp_alert").value == alert_id
@@ -255,7 +256,7 @@ def test_acknowledgement_persists_and_roles(monkeypatch, populated_settings_fact
 
     # Another user in a fresh session sees it.
     other = login(app(alert=alert_id), "anna", PASSWORD)
-    other.switch_page("pages/alerts.py")
+    other.switch_page("app_pages/alerts.py")
     other.run()
     table = other.dataframe[0].value
     row = table[table["alert_id"] == alert_id].iloc[0]
@@ -265,7 +266,7 @@ def test_acknowledgement_persists_and_roles(monkeypatch, populated_settings_fact
 
 
 def test_data_quality_and_trust_contents(open_env):
-    dq = open_page("pages/data_quality.py", days="7")
+    dq = open_page("app_pages/data_quality.py", days="7")
     assert not dq.exception
     frames = [d.value for d in dq.dataframe]
     sites = next(f for f in frames if "site_type" in f.columns)
@@ -274,7 +275,7 @@ def test_data_quality_and_trust_contents(open_env):
     assert reasons.groupby("reason")["n"].sum()["below_k_anonymity"] == 4
     assert any("suppressed" in m.label.lower() for m in dq.metric)
 
-    trust = open_page("pages/model_trust.py")
+    trust = open_page("app_pages/model_trust.py")
     assert not trust.exception
     assert [h.value for h in trust.header][:3] == ["Interval coverage by horizon", "PIT by horizon", "Relative WIS by model"]
     assert len(trust.get("vega_lite_chart")) >= 5  # coverage, PIT, relative WIS, lift, calibration

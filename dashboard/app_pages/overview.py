@@ -72,7 +72,7 @@ cols = st.columns([2, 1])
 focus = state.selectbox("Region (click the map or choose)", "region", regions, default=region, optional=True,
                         format_func=ui.region_label, container=cols[0], placeholder="choose a region")
 if focus:
-    cols[1].page_link("pages/region.py", label=f"Open region detail: {ui.region_label(focus)} →",
+    cols[1].page_link("app_pages/region.py", label=f"Open region detail: {ui.region_label(focus)} →",
                       query_params={"region": focus, "week": week.isoformat()}, icon=":material/monitoring:")
 
 ui.table_alternative(overview_data.map_table(df, spec), f"{spec.title}, week of {week:%d %b %Y}")

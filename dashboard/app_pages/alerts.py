@@ -13,6 +13,12 @@ STATUSES = ["open", "ongoing", "resolved"]
 ALL = "all"
 
 ctx = ui.context()
+
+
+def _d(value) -> str:
+    return f"{pd.Timestamp(value):%Y-%m-%d}" if pd.notna(value) else "—"
+
+
 ui.page_header(ctx, "Alerts")
 
 with st.container(border=True):
@@ -54,13 +60,15 @@ if table.empty:
 st.subheader("Alert detail and acknowledgement")
 alert_id = state.selectbox("Alert", "alert", table["alert_id"].tolist())
 a = table[table["alert_id"] == alert_id].iloc[0]
-st.page_link("pages/region.py", label=f"Open region detail: {ui.region_label(a['region_id'])}",
+st.page_link("app_pages/region.py", label=f"Open region detail: {ui.region_label(a['region_id'])}",
              query_params={"region": a["region_id"]}, icon=":material/monitoring:")
 c = st.columns(4)
 c[0].metric("Level", a["level"])
 c[1].metric("Status", a["status"])
 c[2].metric("Statistic / threshold", f"{a['statistic']:.2f} / {a['threshold']:.2f}" if pd.notna(a["statistic"]) and pd.notna(a["threshold"]) else "—")
-c[3].metric("Data", f"{a['data_start']} → {a['data_end']}" + (" (provisional)" if a["provisional"] else ""))
+c[3].metric("Exceedance probability", f"{a['probability']:.0%}" if pd.notna(a["probability"]) else "—")
+st.caption(f"Signal **{a['signal']}**, rule {a['rule'] or '—'}, detectors {a['detectors'] or 'none (abstained)'}; "
+           f"data {_d(a['data_start'])} to {_d(a['data_end'])}" + (" — **provisional**, may be revised" if a["provisional"] else ""))
 try:
     st.json(json.loads(a["evidence"]) if a["evidence"] else {}, expanded=False)
 except (TypeError, ValueError):

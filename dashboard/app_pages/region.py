@@ -9,6 +9,12 @@ import streamlit as st
 from dashboard import charts, data, overview_data, state, ui
 
 ctx = ui.context()
+
+
+def _d(value) -> str:
+    return f"{pd.Timestamp(value):%Y-%m-%d}" if pd.notna(value) else "—"
+
+
 regions = data.regions(ctx.key)
 if not regions:
     st.title("Region detail")
@@ -98,8 +104,8 @@ for a in all_alerts.itertuples():
         cols[1].metric("p-value", f"{a.p_value:.4f}" if pd.notna(a.p_value) else "—")
         cols[2].metric("Exceedance probability", f"{a.probability:.0%}" if pd.notna(a.probability) else "—")
         cols[3].metric("Observed vs expected", f"{a.observed:,.2f} vs {a.expected:,.2f}" if pd.notna(a.observed) and pd.notna(a.expected) else "—")
-        st.write(f"Rule **{a.rule or '—'}**, detectors: {a.detectors or 'none (abstained)'}; data {a.data_start} to "
-                 f"{a.data_end}" + (" — **provisional** (may be revised)" if a.provisional else ""))
+        st.write(f"Rule **{a.rule or '—'}**, detectors: {a.detectors or 'none (abstained)'}; data {_d(a.data_start)} to "
+                 f"{_d(a.data_end)}" + (" — **provisional** (may be revised)" if a.provisional else ""))
         if a.acknowledged:
             st.success(f"Acknowledged by {a.acknowledged_by} at {pd.Timestamp(a.acknowledged_at):%Y-%m-%d %H:%M}: {a.ack_note or ''}")
         try:
@@ -107,7 +113,7 @@ for a in all_alerts.itertuples():
         except (TypeError, ValueError):
             st.code(str(a.evidence))
         st.dataframe(data.alert_history(ctx.key, a.alert_id), hide_index=True, width="stretch")
-        st.page_link("pages/alerts.py", label="Open in Alerts (acknowledge)", query_params={"alert": a.alert_id, "region": region})
+        st.page_link("app_pages/alerts.py", label="Open in Alerts (acknowledge)", query_params={"alert": a.alert_id, "region": region})
 
 # --- 4. is affect informative here? ---------------------------------------------------------
 st.header("Is affect informative here?")

@@ -8,15 +8,25 @@ import streamlit as st
 from dashboard import data, state, ui
 
 ctx = ui.context()
+
+
+def _day(t) -> str:
+    return f"{pd.Timestamp(t):%Y-%m-%d}" if t is not None else "—"
+
+
+def _full(t) -> str | None:
+    return f"{pd.Timestamp(t):%Y-%m-%d %H:%M} UTC" if t is not None else None
+
+
 ui.page_header(ctx, "Data quality")
 
 fresh = data.freshness(ctx.key)
 days = state.number("Look-back (days)", "days", default=7, min_value=1, max_value=90)
 anchor = fresh["last_window_end"] or fresh["last_symptom_report"]
 m = st.columns(4)
-m[0].metric("Newest affect window", f"{pd.Timestamp(fresh['last_window_end']):%Y-%m-%d %H:%M}" if fresh["last_window_end"] else "—")
-m[1].metric("Newest symptom report", f"{pd.Timestamp(fresh['last_symptom_report']):%Y-%m-%d}" if fresh["last_symptom_report"] else "—")
-m[2].metric("Last ingest batch", f"{pd.Timestamp(fresh['last_batch']):%Y-%m-%d %H:%M}" if fresh["last_batch"] else "—")
+m[0].metric("Newest affect window", _day(fresh["last_window_end"]), help=_full(fresh["last_window_end"]))
+m[1].metric("Newest symptom report", _day(fresh["last_symptom_report"]), help=_full(fresh["last_symptom_report"]))
+m[2].metric("Last ingest batch", _day(fresh["last_batch"]), help=_full(fresh["last_batch"]))
 m[3].metric("Affect windows (all)", f"{int(fresh['n_windows'] or 0):,}")
 if anchor is None:
     st.info("No data yet.")
