@@ -60,7 +60,7 @@ def build_panel(target: pd.DataFrame, reference_date, *, latency: int = 0, freq:
     cutoff = ref - pd.Timedelta(days=period_days(freq) * latency)
     known = vintage(target, ref)
     known = known[known["date"] <= cutoff]
-    y = wide(known, freq=freq, end=cutoff)
+    y = wide(known, freq=freq)  # ends at the newest observation: horizons count from the reference date
     aff = None
     if affect is not None and not y.empty:
         a = affect[affect["date"] <= ref]

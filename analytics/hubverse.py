@@ -47,7 +47,7 @@ def read_target_csv(path: str | Path, locations: list[str] | None = None) -> pd.
     neg = df[df["value"] < 0]
     if len(neg):
         r = neg.iloc[0]
-        raise FormatError(f"{path}: negative value {r['value']!r} at location {r['location']!r}, date {r['date'].date()}")
+        raise FormatError(f"{path}: negative value {float(r['value']):g} at location {r['location']!r}, date {r['date'].date()}")
     df = df.dropna(subset=["value"])
     if locations:
         df = df[df["location"].isin(locations)]

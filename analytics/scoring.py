@@ -58,7 +58,7 @@ def pit(q: np.ndarray, y: np.ndarray, levels, seed: int = 0) -> np.ndarray:
         qq = q[n]
         a, b = int((qq < y[n]).sum()), int((qq <= y[n]).sum())
         if a < b:  # ties: y sits on quantiles a..b-1
-            out[n] = rng.uniform(lv[a], lv[b + 1]) if b < len(qq) else rng.uniform(lv[a], 1.0)
+            out[n] = rng.uniform(lv[a + 1], lv[b])  # F jumps from level a to level b-1 (padded index +1)
             continue
         if a == 0 or a == len(qq):
             out[n] = rng.uniform(0.0, lv[1]) if a == 0 else rng.uniform(lv[-2], 1.0)
