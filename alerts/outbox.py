@@ -9,7 +9,8 @@ Delivery guarantee - why there is no loss and no duplicate
 * The whole RFC 5322 message is rendered once and frozen in ``email_outbox.message``. Every
   retry sends exactly those bytes, with the same Message-ID.
 * Each attempt is journalled in ``email_attempts``: a ``sending`` row is committed BEFORE the
-  SMTP transaction, and ``sent`` (with the outbox row marked sent, in one transaction) or
+  SMTP transaction, in the same transaction that claims the message for one lease (so two
+  senders - two schedulers, or a scheduler and a manual ``send-pending`` - never both send it), and ``sent`` (with the outbox row marked sent, in one transaction) or
   ``error`` after it. A failed attempt (server down, 4xx, 5xx, timeout) is retried with
   exponential backoff (``backoff_base_s * 2**(n-1)``, capped at 1 h) up to ``max_attempts``;
   then the row is ``failed`` and ``affectwatch alerts send-pending --retry-failed`` requeues it.
@@ -20,7 +21,8 @@ Delivery guarantee - why there is no loss and no duplicate
   at-most-once (skip: risks LOSS) and at-least-once (resend: risks a second transmission). We
   choose at-least-once transmission with an idempotency key: on restart, a message whose last
   attempt is an unfinished ``sending`` is re-sent with the SAME Message-ID and the same bytes,
-  and the attempt is logged as a ``recovery`` so an operator can see it. Receivers that
+  and the attempt is logged as a ``recovery`` so an operator can see it. (It becomes due again
+  when the claim's lease - ``max(60 s, 3 x smtp.timeout_s)`` - expires.) Receivers that
   de-duplicate by Message-ID (our ``affectwatch smtp-sink``, Dovecot's Sieve ``duplicate`` test
   RFC 7352, archivers such as piler, and mail clients threading by Message-ID) then hold one
   copy: the recipient sees no duplicate, and no alert is lost. The window is kept to the time
@@ -285,6 +287,41 @@ def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, no
     return status
 
 
+def lease_seconds(settings: Settings) -> float:
+    """How long a claimed message is reserved for its sender (an SMTP transaction's worst case)."""
+    return max(60.0, 3 * settings.smtp.timeout_s)
+
+
+def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool] | None:
+    """Claim a due message and journal the 'sending' attempt in ONE transaction, before any SMTP traffic.
+
+    The claim pushes ``next_attempt_at`` one lease ahead, so a second sender (another scheduler,
+    a manual ``send-pending``) neither sees it as due nor - if it raced us - can commit its own
+    claim (the catalog reports a conflict and the retry finds the message no longer due). A
+    sender that dies after claiming leaves a 'sending' attempt; once the lease expires the
+    message is due again and is recovered with the same Message-ID.
+    """
+    mid = row["message_id"]
+
+    def work():
+        due = con.execute("select attempts from email_outbox where message_id = ? and status = 'pending' "
+                          "and (next_attempt_at is null or next_attempt_at <= ?)", [mid, now]).fetchone()
+        if due is None:
+            return None
+        last = _last_attempt(con, mid)
+        recovering = last is not None and last["outcome"] == "sending"
+        attempt = max(due[0], last["attempt"] if last else 0) + 1
+        con.execute("update email_outbox set next_attempt_at = ? where message_id = ?",
+                    [now + timedelta(seconds=lease_seconds(settings)), mid])
+        con.execute(
+            "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
+            [mid, attempt, now, "recovery: previous attempt unfinished" if recovering else None],
+        )
+        return attempt, recovering
+
+    return _tx(con, work)
+
+
 def _last_attempt(con, mid: str) -> dict | None:
     rows = _rows(con, "select attempt, outcome from email_attempts where message_id = ? "
                       "order by attempt desc, case outcome when 'sending' then 1 else 0 end limit 1", [mid])
@@ -311,17 +348,14 @@ def send_pending(
                              where status = 'pending' and (next_attempt_at is null or next_attempt_at <= ?)
                              order by created_at, message_id limit ?""", [now, limit])
         for row in rows:
-            last = _last_attempt(con, row["message_id"])
-            recovering = last is not None and last["outcome"] == "sending"
-            attempt = max(row["attempts"], last["attempt"] if last else 0) + 1
+            claim = _claim(con, row, clock(), s)
+            if claim is None:
+                continue  # another sender claimed it meanwhile
+            attempt, recovering = claim
             if recovering:
                 out["recovered"] += 1
                 log.warning("unfinished send found after a crash; re-sending with the same Message-ID",
-                            message_id=row["message_id"], previous_attempt=last["attempt"])
-            con.execute(
-                "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
-                [row["message_id"], attempt, clock(), "recovery: previous attempt unfinished" if recovering else None],
-            )
+                            message_id=row["message_id"], previous_attempt=attempt - 1)
             raw = bytes(row["message"])
             sender = message_from_bytes(raw, policy=policy.default)["From"].addresses[0].addr_spec
             try:

@@ -191,8 +191,11 @@ def test_crash_after_sending_before_marking_gives_no_duplicate(warehouse, smtp_s
     assert _attempts(warehouse, mid) == ["sending"]  # journalled before sending, never marked
     assert warehouse.execute("select status from email_outbox").fetchone()[0] == "pending"
 
-    # restart: the unfinished attempt is recovered by re-sending the same bytes / Message-ID
-    r = outbox.send_pending(smtp_settings, warehouse, now=datetime.now(UTC))
+    # restart: while the dead sender's claim (lease) lasts, nobody touches the message ...
+    assert outbox.send_pending(smtp_settings, warehouse, now=datetime.now(UTC))["recovered"] == 0
+    # ... then the unfinished attempt is recovered by re-sending the same bytes / Message-ID
+    later = datetime.now(UTC) + timedelta(seconds=outbox.lease_seconds(smtp_settings) + 1)
+    r = outbox.send_pending(smtp_settings, warehouse, now=later)
     assert r["recovered"] == 1 and r["sent"] == 1
     assert smtp_sink.handler.received == 2 and smtp_sink.handler.duplicates == 1
     msgs = smtp_sink.messages()
@@ -200,8 +203,22 @@ def test_crash_after_sending_before_marking_gives_no_duplicate(warehouse, smtp_s
     assert _attempts(warehouse, mid) == ["sending", "sending", "sent"]
     note = warehouse.execute("select error from email_attempts where message_id = ? and attempt = 2", [mid]).fetchone()[0]
     assert note.startswith("recovery")
-    assert outbox.send_pending(smtp_settings, warehouse)["sent"] == 0
+    assert outbox.send_pending(smtp_settings, warehouse, now=later + timedelta(hours=1))["sent"] == 0
     assert smtp_sink.handler.received == 2
+
+
+def test_a_claimed_message_is_not_sent_by_a_second_sender(warehouse, smtp_settings, smtp_sink, settings):
+    from affectwatch.warehouse import connect
+
+    mid = _queue_one(warehouse, smtp_settings)
+    other = connect(settings)  # a second process's session on the same warehouse
+    try:
+        assert outbox._claim(warehouse, {"message_id": mid}, NOW, smtp_settings) == (1, False)
+        assert outbox._claim(other, {"message_id": mid}, NOW, smtp_settings) is None  # already claimed
+        assert outbox.send_pending(smtp_settings, other, now=NOW + timedelta(seconds=5))["sent"] == 0
+    finally:
+        other.close()
+    assert smtp_sink.handler.received == 0
 
 
 def _self_signed_cert(folder) -> tuple[str, str]:
