@@ -26,7 +26,7 @@ DATA = REPO_ROOT / "data"
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process and of its (joined) child processes, MB."""
+    """Peak resident memory, MB: this process plus the largest worker process (getrusage)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return round(own + kids, 1)

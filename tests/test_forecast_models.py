@@ -142,3 +142,25 @@ def test_irls_quantile_regression_matches_statsmodels():
         ref = QuantReg(y, X).fit(q=tau).params
         loss = lambda b: np.mean(np.maximum(tau * (y - X @ b), (tau - 1) * (y - X @ b)))  # noqa: E731
         assert loss(B[j]) <= loss(ref) + 1e-5
+
+
+def test_batched_glm_matches_statsmodels(admissions):
+    panel = build_panel(admissions, "2023-02-04", latency=1)
+    sm = make_model("glm")
+    sm.engine = "statsmodels"
+    fast = make_model("glm")
+    fast.engine = "batched"
+    sm.fit(panel)
+    fast.fit(panel)
+    for k in (1, 3):
+        batch = fast._fit_batched(list(fast._data), k)
+        for loc in STATES:
+            p_sm, cov_sm, a_sm, _ = sm._fit_one(loc, k)
+            p_b, cov_b, a_b, _ = batch[loc]
+            assert np.allclose(p_b, p_sm, rtol=1e-5, atol=1e-7)
+            assert np.allclose(cov_b, cov_sm, rtol=1e-4, atol=1e-9)
+            assert a_b == pytest.approx(a_sm, rel=1e-5)
+    q_sm = sm.predict([1, 2])
+    q_b = fast.predict([1, 2])
+    for loc in STATES:
+        assert np.allclose(q_sm[loc], q_b[loc], rtol=1e-3)

@@ -38,6 +38,7 @@ class GLMModel(Model):
     max_history: int = 104
     min_rows: int = 10
     n_sims: int = 1000
+    engine: str = "auto"  # "statsmodels" (one GLM per series), "batched" (vectorised IRLS), auto: batched above 200 series
 
     def __post_init__(self) -> None:
         self.uses_affect = self.affect
@@ -81,30 +82,96 @@ class GLMModel(Model):
         alpha = float(np.sum(((yr - mu) ** 2 - mu) / np.maximum(mu, 1e-9) ** 2) / max(n - p, 1))
         return res, max(alpha, 1e-3), float(yr.max())
 
+    def _fit_batched(self, locs: list[str], k: int) -> dict[str, tuple | str]:
+        """The same quasi-Poisson fits for many series at once: IRLS vectorised over series
+        (used for large panels; a test checks it against statsmodels)."""
+        X = np.stack([self._data[l][1] for l in locs])  # (S, T, p)
+        Y = np.stack([self._data[l][0] for l in locs])  # (S, T)
+        target = np.concatenate([Y[:, k:], np.full((len(locs), k), np.nan)], axis=1)
+        mask = np.isfinite(target) & np.all(np.isfinite(X), axis=2)
+        n = mask.sum(axis=1)
+        p = X.shape[2]
+        Xm = np.where(mask[:, :, None], X, 0.0)
+        ym = np.where(mask, np.maximum(target, 0.0), 0.0)
+        w0 = mask.astype(float)
+        rank = np.linalg.matrix_rank(Xm)
+        b = np.zeros((len(locs), p))
+        b[:, 0] = np.log(ym.sum(axis=1) / np.maximum(n, 1) + 0.5)
+        eye = 1e-10 * np.eye(p)
+        for _ in range(100):
+            eta = np.clip(np.einsum("stp,sp->st", Xm, b), -30, 30)
+            mu = np.exp(eta)
+            z = eta + (ym - mu) / mu
+            w = mu * w0
+            A = np.einsum("stp,st,stq->spq", Xm, w, Xm) + eye
+            rhs = np.einsum("stp,st,st->sp", Xm, w, z)
+            b_new = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
+            done = np.nanmax(np.abs(b_new - b)) < 1e-9
+            b = b_new
+            if done:
+                break
+        mu = np.exp(np.clip(np.einsum("stp,sp->st", Xm, b), -30, 30))
+        A = np.einsum("stp,st,stq->spq", Xm, mu * w0, Xm) + eye
+        dof = np.maximum(n - p, 1)
+        phi = (w0 * (ym - mu) ** 2 / mu).sum(axis=1) / dof
+        alpha = (w0 * ((ym - mu) ** 2 - mu) / mu**2).sum(axis=1) / dof
+        out: dict[str, tuple | str] = {}
+        for i, loc in enumerate(locs):
+            if n[i] < max(self.min_rows, p + 3):
+                out[loc] = f"{self.name}: {int(n[i])} usable training rows for step {k}"
+            elif rank[i] < p:
+                out[loc] = f"{self.name}: design matrix is singular for step {k} (degenerate series)"
+            elif not np.all(np.isfinite(b[i])):
+                out[loc] = f"{self.name}: GLM did not converge for step {k}"
+            else:
+                cov = phi[i] * np.linalg.inv(A[i])
+                out[loc] = (b[i], cov, max(float(alpha[i]), 1e-3), float(ym[i].max()))
+        return out
+
+    def _fit_one(self, loc: str, k: int) -> tuple | str:
+        y, X = self._data[loc]
+        try:
+            res, alpha, ymax = self._fit_step(y, X, k)
+        except SeriesFailure as exc:
+            return str(exc)
+        return res.params, res.cov_params(), alpha, ymax
+
     def predict(self, steps: Sequence[int], levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
         lv = np.asarray(levels)
-        out = {}
+        locs = []
         for loc, (y, X) in self._data.items():
-            x_now = X[-1]
-            if not np.all(np.isfinite(x_now)):
+            if np.all(np.isfinite(X[-1])):
+                locs.append(loc)
+            else:
                 self.failures[loc] = f"{self.name}: the last period lacks a lag or affect value"
-                continue
-            integer = bool(np.allclose(y[np.isfinite(y)], np.round(y[np.isfinite(y)])))
+        engine = self.engine if self.engine != "auto" else ("batched" if len(locs) > 200 else "statsmodels")
+        fits: dict[int, dict] = {}
+        for k in steps:
+            if engine == "batched" and locs:
+                fits[int(k)] = self._fit_batched(locs, int(k))
+            else:
+                fits[int(k)] = {loc: self._fit_one(loc, int(k)) for loc in locs}
+        out = {}
+        for loc in locs:
+            y, X = self._data[loc]
+            x_now = X[-1]
+            finite = y[np.isfinite(y)]
+            integer = bool(np.all(finite == np.round(finite)))
             rng = np.random.default_rng(self.seed)
             rows = []
-            try:
-                for k in steps:
-                    res, alpha, ymax = self._fit_step(y, X, int(k))
-                    eta = float(x_now @ res.params)
-                    se = float(np.sqrt(max(x_now @ res.cov_params() @ x_now, 0.0)))
-                    cap = np.log(10 * ymax + 10)
-                    eta_s = np.minimum(rng.normal(eta, se, self.n_sims), cap)
-                    mu_s = np.exp(eta_s)
-                    lam = rng.gamma(1.0 / alpha, alpha * mu_s)
-                    sims = rng.poisson(lam) if integer else lam
-                    rows.append(np.quantile(sims, lv))
-            except SeriesFailure as exc:
-                self.failures[loc] = str(exc)
-                continue
-            out[loc] = np.vstack(rows)
+            for k in steps:
+                fit = fits[int(k)][loc]
+                if isinstance(fit, str):
+                    self.failures[loc] = fit
+                    break
+                params, cov, alpha, ymax = fit
+                eta = float(x_now @ params)
+                se = float(np.sqrt(max(x_now @ cov @ x_now, 0.0)))
+                cap = np.log(10 * ymax + 10)
+                mu_s = np.exp(np.minimum(rng.normal(eta, se, self.n_sims), cap))
+                lam = rng.gamma(1.0 / alpha, alpha * mu_s)
+                sims = rng.poisson(lam) if integer else lam
+                rows.append(np.quantile(sims, lv))
+            else:
+                out[loc] = np.vstack(rows)
         return out
