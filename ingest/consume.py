@@ -76,6 +76,7 @@ def consumer_config(settings: Settings, max_batch: int, *, group_id: str | None 
         heartbeat_interval_ms=2_000,
         max_poll_interval_ms=300_000,
         receive_buffer_bytes=4 * 1024 * 1024,
+        metadata_max_age_ms=30_000,
     )
     if instance_id:
         kw["group_instance_id"] = instance_id
@@ -146,6 +147,7 @@ class IngestWorker:
         cfg = consumer_config(self.s, self.max_batch, group_id=self.group, instance_id=self.instance_id,
                               bootstrap=self.bootstrap)
         self.consumer = KafkaConsumer(**cfg)
+        self._await_metadata()
         self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
         writer = threading.Thread(target=self._writer_loop, name="warehouse-writer", daemon=True)
         writer.start()
@@ -171,6 +173,17 @@ class IngestWorker:
         if self._writer_error is not None:
             raise self._writer_error
         return self.stats
+
+    def _await_metadata(self, timeout: float = 30.0) -> None:
+        """Fetch partition metadata before joining the group: a group leader without it assigns nothing."""
+        deadline = time.monotonic() + timeout
+        missing = [self.affect_topic, self.symptom_topic]
+        while missing and time.monotonic() < deadline:
+            missing = [t for t in missing if not self.consumer.partitions_for_topic(t)]
+            if missing:
+                time.sleep(0.2)
+        if missing:
+            log.warning("no partition metadata yet; joining anyway", topics=missing)
 
     def _ensure_topics(self) -> None:
         from ingest.broker import create_topics
