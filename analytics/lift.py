@@ -13,6 +13,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -106,7 +108,9 @@ def lead_estimate(target: pd.DataFrame, affect: pd.DataFrame, feature: str = "di
     rows = []
     for j, loc in enumerate([*locs, "overall"]):
         if loc == "overall":
-            c, bc = np.nanmean(curves, axis=0), np.nanmean(bcurves, axis=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # lags without any pair
+                c, bc = np.nanmean(curves, axis=0), np.nanmean(bcurves, axis=1)
         else:
             c, bc = curves[j], bcurves[:, j]
         if np.all(np.isnan(c)):

@@ -91,3 +91,42 @@ def test_simulated_lead_shows_lift_and_null_does_not(data_dir):
     assert lead["ratio_lo"] > 1 and lead["verdict"] == INFORMATIVE
     assert lead["lead_lo"] <= 2 <= lead["lead_hi"]  # simulator: affect leads by 14 days = 2 weeks
     assert not null["ratio_lo"] > 1 and null["verdict"] == NOT_INFORMATIVE
+
+
+def test_cli_simulate_affect_backtest_fused_and_lift(tmp_path, data_dir, settings, warehouse, monkeypatch):
+    """The user path of the README: simulate an affect CSV, backtest symptom-only and fused models
+    on it, compute the lift table, and store it in the warehouse."""
+    from typer.testing import CliRunner
+
+    from affectwatch import settings as settings_mod
+    from affectwatch.cli import app
+
+    monkeypatch.setenv("AFFECTWATCH_DATA_DIR", str(settings.data_dir))
+    settings_mod.get_settings.cache_clear()
+    target = tmp_path / "target.csv"
+    df = pd.read_csv(data_dir / "flusight" / "target-hospital-admissions.csv", dtype={"location": str})
+    df[df.location.isin(["06", "36"])].to_csv(target, index=False)
+    runner = CliRunner()
+    aff = tmp_path / "affect.csv"
+    r = runner.invoke(app, ["forecast", "simulate-affect", "--target-csv", str(target), "--scenario", "lead",
+                            "--start", "2022-09-01", "--end", "2023-01-31", "--devices-per-region", "4", "--out", str(aff)])
+    assert r.exit_code == 0, r.output
+    feats = pd.read_csv(aff, dtype={"location": str})
+    assert {"location", "date", "valence", "arousal", "distress_share", "confidence", "n_devices", "suppression"} <= set(feats.columns)
+    assert set(feats["location"]) == {"06", "36"}
+    hub = tmp_path / "hub.csv"
+    r = runner.invoke(app, ["forecast", "backtest", "--target-csv", str(target), "--start", "2022-12-03", "--end", "2022-12-24",
+                            "--models", "glm,glm_affect", "--affect-csv", str(aff), "--latency-weeks", "1", "--out", str(hub),
+                            "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "lift.csv"
+    r = runner.invoke(app, ["forecast", "lift", "--forecasts", str(hub), "--truth", str(target), "--affect-csv", str(aff),
+                            "--symptom-model", "glm", "--fused-model", "glm_affect", "--simulated", "--out", str(out),
+                            "--to-warehouse"])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out, dtype={"location": str})
+    assert set(table["location"]) == {"06", "36", "overall"}
+    assert (table["verdict"] == INSUFFICIENT).all()  # four reference dates are too few to judge
+    settings_mod.get_settings.cache_clear()
+    stored = warehouse.execute("select location, verdict, simulated, informative from affect_lift").df()
+    assert len(stored) == 3 and stored["simulated"].all() and not stored["informative"].any()
