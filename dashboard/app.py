@@ -12,26 +12,39 @@ import streamlit as st
 
 from dashboard import auth, data, state, ui
 
+PAGES = [  # (script, title, icon, url path)
+    ("app_pages/overview.py", "Overview map", ":material/map:", "overview"),
+    ("app_pages/region.py", "Region detail", ":material/monitoring:", "region"),
+    ("app_pages/alerts.py", "Alerts", ":material/notifications_active:", "alerts"),
+    ("app_pages/data_quality.py", "Data quality", ":material/fact_check:", "data_quality"),
+    ("app_pages/model_trust.py", "Model trust", ":material/balance:", "model_trust"),
+]
+
+
+def _sign_in_page(url_path: str, default: bool):
+    """The sign-in form under a page's URL, so a shared link (/region?region=48) opens there after sign-in."""
+
+    def sign_in():
+        auth.login_page(settings)
+
+    sign_in.__name__ = f"sign_in_{url_path}"
+    return st.Page(sign_in, title="Sign in", url_path=url_path, default=default)
+
+
 st.set_page_config(page_title="AffectWatch", page_icon=":material/map:", layout="wide")
 
 settings = ui.load_settings()
 user = auth.current_user(settings)
 if user is None:
-    login = st.Page(lambda: auth.login_page(settings), title="Sign in", url_path="login", default=True)
-    st.navigation([login], position="hidden").run()
+    st.navigation([_sign_in_page(path, i == 0) for i, (_, _, _, path) in enumerate(PAGES)], position="hidden").run()
     st.stop()
 
 state.restore()
 ctx = ui.Context(settings=settings, key=data.warehouse_key(settings), user=user)
 ui.set_context(ctx)
 
-pages = [
-    st.Page("app_pages/overview.py", title="Overview map", icon=":material/map:", url_path="overview", default=True),
-    st.Page("app_pages/region.py", title="Region detail", icon=":material/monitoring:", url_path="region"),
-    st.Page("app_pages/alerts.py", title="Alerts", icon=":material/notifications_active:", url_path="alerts"),
-    st.Page("app_pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data_quality"),
-    st.Page("app_pages/model_trust.py", title="Model trust", icon=":material/balance:", url_path="model_trust"),
-]
+pages = [st.Page(script, title=title, icon=icon, url_path=path, default=i == 0)
+         for i, (script, title, icon, path) in enumerate(PAGES)]
 page = st.navigation(pages)
 st.sidebar.markdown("### AffectWatch")
 auth.logout_button(user)

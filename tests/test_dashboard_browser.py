@@ -134,3 +134,18 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     page.screenshot(path=str(tmp_path / "region.png"))
     shutil.copy(tmp_path / "region.png", SCREENSHOTS / "region.png")
     page.close()
+
+
+def test_shared_link_reopens_the_same_view_after_sign_in(dashboard_url, browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 900})  # a colleague's fresh session
+    page = context.new_page()
+    try:
+        page.goto(f"{dashboard_url}/region?region=06&past=2&syndrome=flu_admissions")
+        page.get_by_role("textbox", name="User name").fill("olivia")
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Region detail: California (06)").wait_for(timeout=30_000)
+        assert "/region?" in page.url and "past=2" in page.url
+        assert page.get_by_text("Page not found").count() == 0
+    finally:
+        context.close()
