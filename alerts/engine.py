@@ -97,78 +97,90 @@ def _exceedance(con, spec: DetectorSpec, data: pd.DataFrame, as_of: datetime) ->
 
 # -- levels ----------------------------------------------------------------------------------
 
-def _condition_holds(cond, frame: pd.DataFrame | None, exc: dict | None) -> pd.Series | bool:
-    if exc is not None:  # forecast exceedance: a scalar for the newest period
-        return exc.get("probability") is not None and exc["probability"] > cond.probability_above
+DET_COLS = ("expected", "threshold", "statistic", "p_value", "alarm", "reason")
+
+
+def _wide(data: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The series with every detector's output as ``<detector>.<column>`` columns (one row per period)."""
+    idx = pd.MultiIndex.from_frame(data[["series", "t"]])
+    cols = {}
+    for name, fr in frames.items():
+        r = fr.reindex(idx)
+        for c in DET_COLS:
+            cols[f"{name}.{c}"] = r[c].to_numpy()
+    return pd.concat([data.reset_index(drop=True), pd.DataFrame(cols)], axis=1)
+
+
+def _condition_holds(cond, wide: pd.DataFrame, is_latest: np.ndarray, exceed: dict) -> np.ndarray:
+    det = cond.detector
+    if det in exceed:  # forecast exceedance: about next period, so it applies to each region's newest period
+        prob = wide["series"].map({r: i["probability"] for r, i in exceed[det].items()}).astype(float)
+        return is_latest & prob.gt(cond.probability_above).to_numpy()
+    if f"{det}.p_value" not in wide:
+        return np.zeros(len(wide), dtype=bool)
     if cond.p_below is not None:
-        return frame["p_value"].lt(cond.p_below).fillna(False)
+        return wide[f"{det}.p_value"].lt(cond.p_below).fillna(False).to_numpy()
     if cond.alarm:
-        return frame["alarm"].astype(bool)
+        return wide[f"{det}.alarm"].fillna(False).astype(bool).to_numpy()
     if cond.statistic_above is not None:
-        return frame["statistic"].gt(cond.statistic_above).fillna(False)
-    return False
+        return wide[f"{det}.statistic"].gt(cond.statistic_above).fillna(False).to_numpy()
+    return np.zeros(len(wide), dtype=bool)
 
 
-def _levels(index: pd.Index, rule: SignalRule, frames: dict, exceed: dict, latest: pd.Series) -> tuple[pd.Series, dict]:
-    """Level per (series, t) and, per level, which detectors' conditions held (a boolean frame)."""
-    level = pd.Series(None, index=index, dtype=object)
-    held_by_level = {}
+def _levels(wide: pd.DataFrame, rule: SignalRule, exceed: dict) -> pd.DataFrame:
+    """Adds ``level`` per period and ``held.<level>.<i>:<detector>`` booleans (which conditions held)."""
+    is_latest = (wide["t"] == wide.groupby("series")["t"].transform("max")).to_numpy()
+    level = np.full(len(wide), None, dtype=object)
+    cols = {}
     for name in ("yellow", "red"):  # red last so it wins
         lr = rule.levels.get(name)
         if lr is None:
             continue
-        held = pd.DataFrame(index=index)
+        n = np.zeros(len(wide), dtype=int)
         for i, cond in enumerate(lr.when):
-            if cond.detector in frames:
-                held[f"{i}:{cond.detector}"] = _condition_holds(cond, frames[cond.detector].reindex(index), None).to_numpy()
-            else:  # exceedance applies to each region's newest period only
-                col = np.zeros(len(index), dtype=bool)
-                for region, info in exceed.get(cond.detector, {}).items():
-                    key = (region, latest.get(region))
-                    if key in index and _condition_holds(cond, None, info):
-                        col[index.get_loc(key)] = True
-                held[f"{i}:{cond.detector}"] = col
-        fired = held.sum(axis=1) >= lr.require
-        level[fired.to_numpy()] = name
-        held_by_level[name] = held
-    return level, held_by_level
+            held = _condition_holds(cond, wide, is_latest, exceed)
+            cols[f"held.{name}.{i}:{cond.detector}"] = held
+            n += held
+        level[n >= lr.require] = name
+    out = pd.concat([wide, pd.DataFrame(cols, index=wide.index)], axis=1)
+    out["level"] = level
+    return out
 
 
 # -- decisions -------------------------------------------------------------------------------
 
-def _lead(rule: SignalRule, lvl: str | None, held: dict, key, frames: dict, exceed: dict) -> tuple[list[str], str | None]:
+def _lead(rule: SignalRule, lvl: str | None, row: dict, frames: dict) -> tuple[list[str], str | None]:
     """Detectors whose conditions held for the level, and the lead one (smallest p, else first)."""
     if lvl is None:
         names = [d.name for d in rule.detectors if d.name in frames]
         return [], (names[0] if names else None)
-    row = held[lvl].loc[key]
-    fired = list(dict.fromkeys(c.split(":", 1)[1] for c, v in row.items() if v))
-    with_p = [(frames[n].loc[key, "p_value"], n) for n in fired if n in frames and np.isfinite(frames[n].loc[key, "p_value"])]
+    prefix = f"held.{lvl}."
+    fired = list(dict.fromkeys(k[len(prefix):].split(":", 1)[1] for k, v in row.items() if k.startswith(prefix) and v))
+    with_p = [(row[f"{n}.p_value"], n) for n in fired if n in frames and np.isfinite(row[f"{n}.p_value"])]
     lead = min(with_p)[1] if with_p else (fired[0] if fired else None)
     return fired, lead
 
 
-def _evidence(region: str, key, frames: dict, exceed: dict, g: pd.DataFrame, lead: str | None) -> dict:
-    det = {}
-    for name, fr in frames.items():
-        r = fr.loc[key]
-        det[name] = {"statistic": _f(r["statistic"]), "threshold": _f(r["threshold"]), "p_value": _f(r["p_value"]),
-                     "expected": _f(r["expected"]), "alarm": bool(r["alarm"]), "reason": r["reason"]}
+def _evidence(region: str, row: dict, frames: dict, exceed: dict, tail: pd.DataFrame, lead: str | None,
+              history_start, gaps: int) -> dict:
+    det = {name: {"statistic": _f(row[f"{name}.statistic"]), "threshold": _f(row[f"{name}.threshold"]),
+                  "p_value": _f(row[f"{name}.p_value"]), "expected": _f(row[f"{name}.expected"]),
+                  "alarm": bool(row[f"{name}.alarm"]) if row[f"{name}.alarm"] == row[f"{name}.alarm"] else None,
+                  "reason": row[f"{name}.reason"] if isinstance(row[f"{name}.reason"], str) else None}
+           for name in frames}
     for name, per_region in exceed.items():
         if region in per_region:
             det[name] = {**per_region[region], "alarm": None, "statistic": None, "p_value": None}
-    tail = g.tail(SPARK_POINTS)
-    thr = frames[lead].reindex(list(zip(tail["series"], tail["t"])))["threshold"] if lead in frames else None
     return {
         "detectors": det,
         "series": {
             "dates": [str(pd.Timestamp(d).date()) for d in tail["date"]],
             "observed": [_f(v) for v in tail["observed"]],
-            "threshold": [_f(v) for v in thr] if thr is not None else [],
+            "threshold": [_f(v) for v in tail[f"{lead}.threshold"]] if lead in frames else [],
         },
-        "history_start": str(pd.Timestamp(g["date"].iloc[0]).date()),
-        "gaps_filled": int(g["filled"].sum()),
-        "revisions": int(g["revisions"].iloc[-1]),
+        "history_start": str(pd.Timestamp(history_start).date()),
+        "gaps_filled": gaps,
+        "revisions": int(row["revisions"]),
     }
 
 
@@ -188,12 +200,12 @@ def _symptom_decisions(con, signal: str, rule: SignalRule, s: Settings, now: dat
     step = 7 if rule.frequency == "weekly" else 1
     newest = data["date"].max()
     lengths = data.groupby("series")["t"].size()
-    last_date = data.groupby("series")["date"].max()
+    lasts = data.groupby("series").tail(1).set_index("series")
     decisions: list[Decision] = []
     ok_regions = []
     for region, n in lengths.items():
-        g_last = data[(data["series"] == region)].iloc[-1]
-        lag = int((newest - last_date[region]).days // step)
+        g_last = lasts.loc[region]
+        lag = int((newest - g_last["date"]).days // step)
         start, end = g_last["date"].date(), g_last["period_end"]
         prov = (now.date() - end).days <= rule.provisional_days
         if n < rule.min_history:
@@ -206,35 +218,38 @@ def _symptom_decisions(con, signal: str, rule: SignalRule, s: Settings, now: dat
             ok_regions.append(region)
     if not ok_regions:
         return decisions
-    data = data[data["series"].isin(ok_regions)].reset_index(drop=True)
+    data = data[data["series"].isin(ok_regions)].sort_values(["series", "t"]).reset_index(drop=True)
     frames = _run_detectors(data, rule)
-    latest = data.groupby("series")["t"].max()
     exceed = {spec.name: _exceedance(con, spec, data, now) for spec in rule.detectors if spec.method == "forecast-exceedance"}
-    index = pd.MultiIndex.from_frame(data[["series", "t"]])
-    level, held = _levels(index, rule, frames, exceed, latest)
-    data["level"] = level.to_numpy()
-    for region, g in data.groupby("series", sort=True):
-        last = g.iloc[-1]
-        key = (region, int(last["t"]))
-        lvl = last["level"] if isinstance(last["level"], str) else None
-        quiet = int((g["level"].isna()[::-1].cumprod()).sum())
-        fired, lead = _lead(rule, lvl, held, key, frames, exceed)
-        ev = _evidence(region, key, frames, exceed, g, lead)
-        lead_row = frames[lead].loc[key] if lead in frames else None
+    wide = _levels(_wide(data, frames), rule, exceed)
+    # trailing quiet periods per region: periods after the last red/yellow one
+    wide["pos"] = wide.groupby("series").cumcount()
+    size = wide.groupby("series")["pos"].max() + 1
+    last_alarm = wide[wide["level"].notna()].groupby("series")["pos"].max()
+    quiet = (size - 1 - last_alarm.reindex(size.index)).fillna(size).astype(int)
+    first_date = wide.groupby("series")["date"].min()
+    gaps = wide.groupby("series")["filled"].sum()
+    tails = dict(tuple(wide.groupby("series").tail(SPARK_POINTS).groupby("series", sort=True)))
+    for row in wide.groupby("series").tail(1).to_dict("records"):
+        region = row["series"]
+        lvl = row["level"] if isinstance(row["level"], str) else None
+        fired, lead = _lead(rule, lvl, row, frames)
+        ev = _evidence(region, row, frames, exceed, tails[region], lead, first_date[region], int(gaps[region]))
+        has_lead = lead in frames
         exc = next((exceed[n][region] for n in exceed if region in exceed[n]), None)
-        end = last["period_end"]
+        end = row["period_end"]
         decisions.append(Decision(
             region_id=region, signal=signal, level=lvl, rule=signal,
-            data_start=last["date"].date(), data_end=end,
-            provisional=bool((now.date() - end).days <= rule.provisional_days or last["filled"]),
+            data_start=pd.Timestamp(row["date"]).date(), data_end=end,
+            provisional=bool((now.date() - end).days <= rule.provisional_days or row["filled"]),
             detectors=fired,
-            statistic=_f(lead_row["statistic"]) if lead_row is not None else None,
-            threshold=_f(lead_row["threshold"]) if lead_row is not None else (exc or {}).get("threshold"),
-            p_value=_f(lead_row["p_value"]) if lead_row is not None else None,
+            statistic=_f(row[f"{lead}.statistic"]) if has_lead else None,
+            threshold=_f(row[f"{lead}.threshold"]) if has_lead else (exc or {}).get("threshold"),
+            p_value=_f(row[f"{lead}.p_value"]) if has_lead else None,
             probability=(exc or {}).get("probability"),
-            observed=_f(last["observed"]),
-            expected=_f(lead_row["expected"]) if lead_row is not None else None,
-            quiet_periods=quiet, resolve_after=rule.resolve_after, cooldown_hours=cooldown, evidence=ev,
+            observed=_f(row["observed"]),
+            expected=_f(row[f"{lead}.expected"]) if has_lead else None,
+            quiet_periods=int(quiet[region]), resolve_after=rule.resolve_after, cooldown_hours=cooldown, evidence=ev,
         ))
     return decisions
 

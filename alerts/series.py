@@ -40,23 +40,29 @@ def symptom_series(con, syndrome: str, frequency: str, measure: str, as_of: date
         df["observed"] = np.where(denom > 0, 100.0 * df["count"].astype(float) / denom.where(denom > 0), np.nan)
     else:
         df["observed"] = df["count"].astype(float)
-    days = (df["date"] - pd.Timestamp("1970-01-04")).dt.days  # a Sunday: MMWR weeks start on Sunday
-    df["t"] = (days // step).astype(np.int64)
-    out = []
-    for region, g in df.groupby("series", sort=True):
-        g = g.drop_duplicates("t", keep="last").set_index("t")
-        full = g.reindex(np.arange(g.index.min(), g.index.max() + 1))
-        filled = full["series"].isna() | full["observed"].isna()
-        full["series"] = region
-        full["filled"] = filled.to_numpy()
-        t0, d0 = g.index.min(), g["date"].iloc[0]
-        full["date"] = [d0 + pd.Timedelta(days=step * int(t - t0)) for t in full.index]
-        full["period_end"] = full["period_end"].where(~filled, (full["date"] + pd.Timedelta(days=step - 1)).dt.date)
-        full["revisions"] = full["revisions"].fillna(0)
-        full["observed"] = full["observed"].fillna(0.0) if measure == "count" else full["observed"].ffill().fillna(0.0)
-        full["period_end"] = pd.to_datetime(full["period_end"]).dt.date
-        out.append(full.reset_index(names="t"))
-    return pd.concat(out, ignore_index=True)
+    epoch = pd.Timestamp("1970-01-04")  # a Sunday: MMWR weeks start on Sunday
+    df["t"] = ((df["date"] - epoch).dt.days // step).astype(np.int64)
+    df = df.drop_duplicates(["series", "t"], keep="last")
+    # complete grid per region from its first to its last period (vectorised: thousands of regions)
+    bounds = df.groupby("series", sort=True)["t"].agg(["min", "max"])
+    lengths = (bounds["max"] - bounds["min"] + 1).to_numpy()
+    starts = np.repeat(bounds["min"].to_numpy(), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    grid = pd.DataFrame({"series": np.repeat(bounds.index.to_numpy(), lengths), "t": starts + offsets})
+    full = grid.merge(df, on=["series", "t"], how="left", sort=False)
+    full["filled"] = full["count"].isna() | full["observed"].isna()
+    # a filled period starts where its neighbours' cadence says (regions may use Saturday or Sunday weeks)
+    shift = (df["date"] - (epoch + pd.to_timedelta(df["t"] * step, unit="D"))).groupby(df["series"]).first()
+    implied = epoch + pd.to_timedelta(full["t"] * step, unit="D") + full["series"].map(shift)
+    full["date"] = full["date"].where(~full["filled"], implied)
+    full["period_end"] = pd.to_datetime(full["period_end"]).where(
+        ~full["filled"], full["date"] + pd.Timedelta(days=step - 1)).dt.date
+    full["revisions"] = full["revisions"].fillna(0).astype(int)
+    if measure == "count":
+        full["observed"] = full["observed"].fillna(0.0)
+    else:
+        full["observed"] = full.groupby("series")["observed"].ffill().fillna(0.0)
+    return full.reset_index(drop=True)
 
 
 def affect_windows(con, as_of: datetime, lookback_days: int) -> pd.DataFrame:
