@@ -10,7 +10,7 @@ stale, or - for affect - devices, observations or quality are below the minimums
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
