@@ -76,3 +76,19 @@ def test_unreadable_rule_files(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(RuleError, match="top level must be a mapping"):
         load_rules(bad)
+
+
+def test_rules_command_validates_and_summarises(tmp_path):
+    from typer.testing import CliRunner
+
+    from affectwatch.cli import app
+
+    ok = CliRunner().invoke(app, ["alerts", "rules", "--file", str(SHIPPED)])
+    assert ok.exit_code == 0, ok.output
+    assert "flu_admissions (symptom_reports:flu_admissions, weekly)" in ok.output
+    assert "red: 2 of [ewma p_below=0.01, farrington alarm=True, exceedance probability_above=0.8]" in ok.output
+    doc = _set(_doc(), ("signals", "ili", "levels", "red", "when", 0, "detector"), "nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    res = CliRunner().invoke(app, ["alerts", "rules", "--file", str(bad)])
+    assert res.exit_code == 2 and "unknown detector 'nope'" in res.output
