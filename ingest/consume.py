@@ -23,7 +23,7 @@ from kafka import ConsumerRebalanceListener
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
 from ingest.contracts import AffectWindow, SymptomReport
-from ingest.sink import BatchResult, PendingBatch, stored_offsets, write_batch
+from ingest.sink import BatchResult, PendingBatch, PreparedBatch, prepare_batch, stored_offsets, write_prepared
 from ingest.validate import Validator
 
 log = get_logger(__name__)
@@ -113,7 +113,7 @@ class IngestWorker:
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._batch = PendingBatch()
-        self._queue: queue.Queue[PendingBatch | None] = queue.Queue(maxsize=1)
+        self._queue: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=1)
         self._results: deque[BatchResult] = deque()
         self._writer_error: BaseException | None = None
         self._validator = Validator(self.s)
@@ -262,11 +262,11 @@ class IngestWorker:
             return
         self._batch = PendingBatch()
         self._validator.refresh()
-        b.max_lag = self._max_lag(b)
+        prepared = prepare_batch(b, self.group, self._max_lag(b))  # Python work stays on this thread
         while True:
             self._check_writer()
             try:
-                self._queue.put(b, timeout=0.5)
+                self._queue.put(prepared, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -284,7 +284,7 @@ class IngestWorker:
                 if b is None:
                     return
                 if self._writer_error is None:
-                    self._results.append(write_batch(self.con, b, self.group, max_lag=b.max_lag))
+                    self._results.append(write_prepared(self.con, b))
             except BaseException as exc:  # surfaced in the main thread; nothing after it is committed
                 self._writer_error = exc
                 self._stop.set()

@@ -74,7 +74,6 @@ class PendingBatch:
     dead: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     n_messages: int = 0
-    max_lag: int | None = None
     started: float = field(default_factory=time.monotonic)
 
     def __len__(self) -> int:
@@ -200,20 +199,26 @@ _SYMPTOM_INSERT = (
 )
 
 
-def write_batch(
-    con: duckdb.DuckDBPyConnection,
-    b: PendingBatch,
-    group: str,
-    *,
-    max_lag: int | None = None,
-    attempts: int = 10,
-) -> BatchResult:
-    """Write one batch and its next offsets in one warehouse transaction (retried on catalog conflicts)."""
-    t0 = time.perf_counter()
+@dataclass
+class PreparedBatch:
+    """A batch turned into Arrow tables (Python work, done on the consumer thread) ready to write."""
+
+    batch: PendingBatch
+    group: str
+    now: datetime
+    affect: pa.Table | None
+    affect_range: tuple[datetime, datetime] | None
+    symptoms: pa.Table | None
+    symptom_range: tuple | None
+    dead: pa.Table | None
+    offsets: pa.Table
+    max_lag: int | None = None
+
+
+def prepare_batch(b: PendingBatch, group: str, max_lag: int | None = None) -> PreparedBatch:
     now = datetime.now(UTC)
-    aw = affect_table(b) if b.affect else None
-    sr = symptom_table(b, now) if b.symptoms else None
-    dl = dead_letter_table(b.dead, now) if b.dead else None
+    starts = [w.window_start for w in b.affect]
+    periods = [r.period_start for r in b.symptoms]
     offsets = pa.table({
         "consumer_group": pa.array([group] * len(b.next_offsets), pa.string()),
         "topic": pa.array([t for t, _ in b.next_offsets], pa.string()),
@@ -221,25 +226,45 @@ def write_batch(
         "next_offset": pa.array(list(b.next_offsets.values()), pa.int64()),
         "committed_at": pa.array([now] * len(b.next_offsets), TS_US),
     })
+    return PreparedBatch(
+        batch=b, group=group, now=now,
+        affect=affect_table(b) if b.affect else None,
+        affect_range=(min(starts), max(starts)) if starts else None,
+        symptoms=symptom_table(b, now) if b.symptoms else None,
+        symptom_range=(min(periods), max(periods)) if periods else None,
+        dead=dead_letter_table(b.dead, now) if b.dead else None,
+        offsets=offsets, max_lag=max_lag,
+    )
 
+
+def write_batch(con: duckdb.DuckDBPyConnection, b: PendingBatch, group: str, *, max_lag: int | None = None,
+                attempts: int = 10) -> BatchResult:
+    """Write one batch and its next offsets in one warehouse transaction (retried on catalog conflicts)."""
+    return write_prepared(con, prepare_batch(b, group, max_lag), attempts=attempts)
+
+
+def write_prepared(con: duckdb.DuckDBPyConnection, p: PreparedBatch, attempts: int = 10) -> BatchResult:
+    """The SQL half of ``write_batch`` (DuckDB releases the GIL, so this overlaps with consuming)."""
+    t0 = time.perf_counter()
+    b, aw, sr, dl = p.batch, p.affect, p.symptoms, p.dead
     for attempt in range(attempts):
         try:
             con.execute("begin")
             n_aw = n_sr = 0
             if aw is not None:
                 con.register("_aw_batch", aw)
-                lo, hi = min(w.window_start for w in b.affect), max(w.window_start for w in b.affect)
-                n_aw = con.execute(_AFFECT_INSERT, {"lo": lo, "hi": hi, "now": now}).fetchone()[0]
+                lo, hi = p.affect_range
+                n_aw = con.execute(_AFFECT_INSERT, {"lo": lo, "hi": hi, "now": p.now}).fetchone()[0]
             if sr is not None:
                 con.register("_sr_batch", sr)
-                lo, hi = min(r.period_start for r in b.symptoms), max(r.period_start for r in b.symptoms)
+                lo, hi = p.symptom_range
                 n_sr = con.execute(_SYMPTOM_INSERT, {"lo": lo, "hi": hi}).fetchone()[0]
             if dl is not None:
                 con.register("_dl_batch", dl)
                 con.execute(f"insert into dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) "
                             f"select {', '.join(DEAD_LETTER_COLUMNS)} from _dl_batch")
             if b.next_offsets:
-                con.register("_off_batch", offsets)
+                con.register("_off_batch", p.offsets)
                 con.execute("insert into ingest_offsets (consumer_group, topic, kafka_partition, next_offset, committed_at) "
                             "select consumer_group, topic, kafka_partition, next_offset, committed_at from _off_batch")
             n_dup = (len(aw) - n_aw if aw is not None else 0) + (len(sr) - n_sr if sr is not None else 0)
@@ -247,7 +272,7 @@ def write_batch(
             con.execute(
                 "insert into ingest_batches (consumer_group, committed_at, n_messages, n_affect, n_symptoms, "
                 "n_duplicates, n_dead_letters, max_lag, seconds) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [group, now, b.n_messages, n_aw, n_sr, n_dup, len(b.dead), max_lag, seconds],
+                [p.group, p.now, b.n_messages, n_aw, n_sr, n_dup, len(b.dead), p.max_lag, seconds],
             )
             con.execute("commit")
             break
