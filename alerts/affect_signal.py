@@ -54,7 +54,8 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
     min_dev = rule.min_devices or s.alerts.min_devices
     min_obs = rule.min_observations or s.alerts.min_observations
     min_q = rule.min_quality if rule.min_quality is not None else s.alerts.min_quality
-    params = {"baseline_days": 28, **spec.params}
+    # min_history = periods (days) of same-model-version baseline the detector needs before judging
+    params = {"baseline_days": 28, "min_baseline_periods": rule.min_history, **spec.params}
     lookback = int(params["baseline_days"]) + rule.resolve_after + LOOKBACK_EXTRA_DAYS
     windows = series.affect_windows(con, now, max(lookback, SPARK_POINTS + 1))
     if windows.empty:

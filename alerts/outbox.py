@@ -176,12 +176,16 @@ def digest_due(sub: Subscription, now: datetime) -> date | None:
 
 
 def _digest_alerts(con, sub: Subscription, now: datetime) -> list[dict]:
+    """Active and recently resolved red/yellow alerts the subscriber wants, plus the regions where
+    the system currently abstains (insufficient data) - so silence is never mistaken for 'all clear'."""
     rows = _rows(con, """
         select * from alerts
-        where level in ('red', 'yellow')
-          and (status in ('open', 'ongoing') or resolved_at >= ?)
-        order by case level when 'red' then 0 else 1 end, data_end desc, region_id""", [now - timedelta(hours=24)])
-    return [r for r in rows if sub.wants(r["region_id"], r["level"])]
+        where (level in ('red', 'yellow') and (status in ('open', 'ongoing') or resolved_at >= ?))
+           or (level = 'insufficient_data' and status in ('open', 'ongoing'))
+        order by case level when 'red' then 0 when 'yellow' then 1 else 2 end, data_end desc, region_id""",
+                 [now - timedelta(hours=24)])
+    return [r for r in rows if sub.wants(r["region_id"], r["level"])
+            or (r["level"] == "insufficient_data" and sub.covers(r["region_id"]))]
 
 
 def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, now: datetime | None = None) -> int:

@@ -206,14 +206,15 @@ def render_digest(alerts: list[dict], recipient: str, message_id: str, digest_da
     now = now or datetime.now(timezone.utc)
     dom = _domain(s)
     views = [_view(a, s, i, dom) for i, a in enumerate(alerts)]
-    active = [v for v in views if v["status"] != "resolved"]
-    resolved = [v for v in views if v["status"] == "resolved"]
+    thin = [v for v in views if v["level"] == "insufficient_data"]
+    active = [v for v in views if v["status"] != "resolved" and v["level"] != "insufficient_data"]
+    resolved = [v for v in views if v["status"] == "resolved" and v["level"] != "insufficient_data"]
     n_red = sum(v["level"] == "red" for v in active)
     n_yellow = sum(v["level"] == "yellow" for v in active)
     subject = f"[AffectWatch] Daily digest {digest_date}: {n_red} red, {n_yellow} yellow"
     for i, v in enumerate(active):
         v["has_image"] = i < max_images
-    ctx = {**_common(s), "active": active, "resolved": resolved, "digest_date": digest_date,
+    ctx = {**_common(s), "active": active, "resolved": resolved, "thin": thin, "digest_date": digest_date,
            "n_red": n_red, "n_yellow": n_yellow, "any_affect": any(v["affect"] for v in views),
            "generated_at": now.strftime("%Y-%m-%d %H:%M UTC")}
     text = _env.get_template("digest.txt.j2").render(**ctx)

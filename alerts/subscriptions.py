@@ -34,13 +34,16 @@ class Subscription:
     active: bool
     created_at: datetime
 
+    def covers(self, region_id: str) -> bool:
+        if "*" in self.regions or region_id in self.regions:
+            return True
+        return len(region_id) == 5 and region_id[:2] in self.regions  # a state covers its counties
+
     def wants(self, region_id: str, level: str | None) -> bool:
         """True when an alert of this level in this region is for this subscriber."""
         if level not in ("red", "yellow") or LEVEL_RANK[level] < LEVEL_RANK[self.min_level]:
             return False
-        if "*" in self.regions or region_id in self.regions:
-            return True
-        return len(region_id) == 5 and region_id[:2] in self.regions  # a state covers its counties
+        return self.covers(region_id)
 
 
 def validate(recipient: str, regions: str | list[str], min_level: str, mode: str,

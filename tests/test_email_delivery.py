@@ -109,7 +109,9 @@ def test_daily_digest_arrives_once_at_local_time(warehouse, smtp_settings, smtp_
     assert msg["Subject"] == "[AffectWatch] Daily digest 2026-03-02: 1 red, 1 yellow"
     text = msg.get_body(preferencelist=("plain",)).get_content()
     assert "[RED] flu_admissions in California (06)" in text and "[YELLOW] flu_admissions in New York (36)" in text
-    assert "(48)" not in text and "Texas" not in text  # an insufficient-data record is never an alert
+    # an insufficient-data record is never an alert, but the digest says where no judgement is possible
+    alerts_part, thin_part = text.split("Insufficient data - no judgement possible (never an alert):")
+    assert "Texas" not in alerts_part and "- flu_admissions in Texas (48): too_few_devices" in thin_part
     assert "(provisional)" in text and "p-value 0.0004" in text
     html, images = _html_and_images(msg)
     assert len(images) == 2
