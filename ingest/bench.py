@@ -93,7 +93,8 @@ def produce_all(producer, topic: str, keys: list[bytes], values: list[bytes], he
 
 
 # -- consume / ingest phases ------------------------------------------------------------------
-def _timed_worker(settings: Settings, topics: tuple[str, str], n: int, bootstrap: str, write: bool):
+def _timed_worker(settings: Settings, topics: tuple[str, str], n: int, bootstrap: str, write: bool,
+                  db_threads: int | None = None):
     """An IngestWorker that stops once ``n`` messages are consumed (write=False: batches discarded)."""
     from ingest.consume import IngestWorker
     from ingest.sink import PendingBatch
@@ -124,7 +125,7 @@ def _timed_worker(settings: Settings, topics: tuple[str, str], n: int, bootstrap
                 self.stop()
 
     return Timed(settings, bootstrap=bootstrap, topics=topics, group_id=f"bench-{uuid.uuid4().hex[:8]}",
-                 create_topics=False, install_signal_handlers=False)
+                 create_topics=False, install_signal_handlers=False, db_threads=db_threads)
 
 
 def _rate(w, n: int) -> float:

@@ -99,6 +99,7 @@ class IngestWorker:
         topics: tuple[str, str] | None = None,
         create_topics: bool = True,
         install_signal_handlers: bool = True,
+        db_threads: int | None = None,
     ) -> None:
         self.s = settings or get_settings()
         self.until_idle = until_idle
@@ -110,6 +111,7 @@ class IngestWorker:
         self.affect_topic, self.symptom_topic = topics or (self.s.kafka.affect_topic, self.s.kafka.symptom_topic)
         self.create_topics = create_topics
         self.install_signal_handlers = install_signal_handlers
+        self.db_threads = db_threads
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._batch = PendingBatch()
@@ -140,7 +142,7 @@ class IngestWorker:
         if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
-        self.con = connect(self.s)
+        self.con = connect(self.s, threads=self.db_threads)
         migrate(self.con)
         if self.create_topics:
             self._ensure_topics()

@@ -7,7 +7,6 @@ detail naming the field and value, so that the dead-letter table can be queried 
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -167,13 +166,8 @@ class Validator:
             return Rejection(Reason.WINDOW_TOO_SHORT, f"window length {length} < {self.min_window}")
         if length > self.max_window:
             return Rejection(Reason.WINDOW_TOO_LONG, f"window length {length} > {self.max_window}")
-        if end > self.latest_end:
+        if end > self.latest_end:  # (non-finite numbers never get here: msgspec rejects 1e999 as out of range)
             return Rejection(Reason.FUTURE_WINDOW, f"window_end={end.isoformat()} is after now+skew={self.latest_end.isoformat()}")
-        q = w.quality
-        for name, value in (("valence_sd", w.valence_sd), ("arousal_sd", w.arousal_sd),
-                            ("quality.snr_db", q.snr_db), ("dp_epsilon", w.dp_epsilon)):
-            if value is not None and not math.isfinite(value):
-                return Rejection(Reason.VALUE_OUT_OF_RANGE, f"{name}={value}: must be finite")
         return None
 
     # -- SymptomReport ----------------------------------------------------------------------
