@@ -75,7 +75,7 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -174,7 +174,7 @@ class LocalBroker:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc.pid
         pid = self._read_state().get("pid")
-        return pid if _pid_alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     @property
     def running(self) -> bool:
@@ -317,7 +317,7 @@ class LocalBroker:
     def _alive(self, pid: int) -> bool:
         if self._proc is not None and self._proc.pid == pid:
             return self._proc.poll() is None
-        return _pid_alive(pid)
+        return pid_alive(pid)
 
     def kill(self) -> None:
         """SIGKILL the broker (crash simulation)."""
