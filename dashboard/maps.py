@@ -30,6 +30,7 @@ GEO_FILES = {"state": "us_states_census2017_10m.geojson", "county": "us_counties
 SIMPLIFY_TOLERANCE = {"state": 0.02, "county": 0.01}  # degrees
 HATCH_SPACING = {"state": 0.45, "county": 0.12, "h3": 0.08}  # degrees between hatch lines
 GEO_CACHE_DIR = Path(tempfile.gettempdir()) / "affectwatch-geo-cache"
+INITIAL_VIEW = {"latitude": 38.5, "longitude": -96.5, "zoom": 3.1}  # contiguous US
 BLANK_STYLE_URL = "/app/static/blank_style.json"
 
 # Okabe & Ito (2008) colour-blind-safe palette for alert levels.
@@ -303,7 +304,7 @@ def build_deck(df: pd.DataFrame, spec: MapLayerSpec, map_style: str, all_regions
             get_line_color=list(LINE_COLOUR), line_width_min_pixels=0.5 if spec.geography == "county" else 1,
             auto_highlight=True,
         ))
-        view = pdk.ViewState(latitude=38.5, longitude=-96.5, zoom=3.1)
+        view = pdk.ViewState(**INITIAL_VIEW)
     else:  # h3
         hexes = [dict(r, name=r["region_id"]) for r in rows.values()]
         layers.append(pdk.Layer(
@@ -333,7 +334,7 @@ def _h3_view(cells: list[str]):
 
     pts = [h3.cell_to_latlng(c) for c in cells if h3.is_valid_cell(c)]
     if not pts:
-        return pdk.ViewState(latitude=38.5, longitude=-96.5, zoom=3.1)
+        return pdk.ViewState(**INITIAL_VIEW)
     lat = float(np.mean([p[0] for p in pts]))
     lng = float(np.mean([p[1] for p in pts]))
     span = max(max(p[0] for p in pts) - min(p[0] for p in pts), max(p[1] for p in pts) - min(p[1] for p in pts), 0.05)

@@ -1,7 +1,9 @@
 """Real browser: `streamlit run` on a loopback port + Debian chromium (Playwright), fixture warehouse, users file."""
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -81,6 +83,20 @@ def browser():
             b.close()
 
 
+def lnglat_to_pixel(box: dict, lng: float, lat: float) -> tuple[float, float]:
+    """Screen position of a point on the overview map (Web Mercator, the deck's initial view state)."""
+    from dashboard.maps import INITIAL_VIEW
+
+    world = 512 * 2 ** INITIAL_VIEW["zoom"]  # deck.gl world size in pixels at this zoom
+
+    def merc(la: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(la) / 2))
+
+    x = box["x"] + box["width"] / 2 + (lng - INITIAL_VIEW["longitude"]) * world / 360
+    y = box["y"] + box["height"] / 2 + (merc(INITIAL_VIEW["latitude"]) - merc(lat)) * world / (2 * math.pi)
+    return x, y
+
+
 def coloured_pixels(png: bytes) -> int:
     """Pixels with clear colour (not the white/grey blank style, borders, or no-data grey)."""
     import io
@@ -97,7 +113,7 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     assert b'"version": 8' in static  # offline map style is served
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(f"{dashboard_url}/?signal=distress&week=2023-06-11&geo=state&region=48")
+    page.goto(f"{dashboard_url}/?signal=distress&week=2023-06-11&geo=state")
     page.get_by_role("textbox", name="User name").fill("olivia")
     page.get_by_role("textbox", name="Password").fill("wrong-password")
     page.get_by_role("button", name="Sign in").click()
@@ -122,7 +138,21 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "overview.png", SCREENSHOTS / "overview.png")
 
-    page.get_by_text("Open region detail").click()
+    # Clicking Texas on the map selects it (pydeck selection -> `region` query parameter).
+    box = chart.bounding_box()
+    x, y = lnglat_to_pixel(box, -99.0, 31.5)
+    link = page.get_by_role("link", name=re.compile(r"Open region detail: Texas \(48\)"))
+    for _ in range(5):  # the deck may still be wiring its handlers right after the first paint
+        page.mouse.move(x, y)
+        page.mouse.click(x, y)
+        try:
+            link.wait_for(timeout=5_000)
+            break
+        except Exception:
+            continue
+    page.screenshot(path=str(tmp_path / "after_click.png"))
+    assert "region=48" in page.url, page.url
+    link.click()
     page.get_by_role("heading", name="Region detail: Texas (48)").wait_for(timeout=30_000)
     fan = page.locator('[data-testid="stVegaLiteChart"]').first
     fan.wait_for(timeout=30_000)
