@@ -37,8 +37,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         users_file: Path = typer.Option(None, help="Users file (sets AFFECTWATCH_DASHBOARD__USERS_FILE)."),
     ) -> None:
         """Start the Streamlit dashboard (multipage: map, region, alerts, data quality, model trust)."""
-        import subprocess
-
         from affectwatch.settings import get_settings
         from dashboard.auth import is_loopback, users_file_path
 
@@ -55,7 +53,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 param_hint="--host")
         cmd = streamlit_command(host, port or s.dashboard.port)
         typer.echo(f"AffectWatch dashboard on http://{host}:{port or s.dashboard.port}/  (data dir {s.data_dir})")
-        raise typer.Exit(subprocess.call(cmd, cwd=DASHBOARD_DIR, env=env))
+        # Become the Streamlit server (exec): signals from a supervisor reach it directly, no orphan.
+        os.chdir(DASHBOARD_DIR)
+        os.execve(cmd[0], cmd, env)
 
     @users_app.command("add")
     def users_add(

@@ -6,8 +6,7 @@ first), so two sessions asking the same question share one query. SQL lives in
 ``dashboard/queries.py`` and binds every user-chosen value as a parameter.
 
 The one write the dashboard does — acknowledging an alert — goes through
-``alerts.lifecycle.acknowledge`` when available, else ``acknowledge_direct`` below, and then
-clears the alert caches so every session sees it.
+``alerts.lifecycle.acknowledge`` and then clears the alert caches so every session sees it.
 """
 from __future__ import annotations
 
@@ -196,49 +195,17 @@ ACK_LABELS = ("", "true_alarm", "false_alarm")
 
 
 def acknowledge(settings: Settings, alert_id: str, by: str, note: str, label: str | None = None) -> None:
-    """Record an acknowledgement (who, note, optional outbreak label) and refresh the alert caches."""
-    if not alert_id:
-        raise ValueError("alert_id is empty")
-    if not by:
-        raise ValueError("acknowledged_by is empty: a named user must acknowledge")
+    """Record an acknowledgement (who, note, optional outbreak label) and refresh the alert caches.
+
+    The write goes through the alert lifecycle (``alert_acks`` + an ``acknowledged`` event, one
+    transaction), the same path as ``affectwatch alerts ack``.
+    """
+    from alerts.lifecycle import acknowledge as lifecycle_acknowledge
+
     if label not in (None, "", "true_alarm", "false_alarm"):
         raise ValueError(f"label {label!r} must be 'true_alarm', 'false_alarm' or empty")
-    label = label or None
-    try:
-        from alerts.lifecycle import acknowledge as lifecycle_acknowledge
-    except ImportError:
-        lifecycle_acknowledge = None
-    if lifecycle_acknowledge is not None:
-        lifecycle_acknowledge(alert_id, by, note, label=label, settings=settings)
-    else:
-        acknowledge_direct(settings, alert_id, by, note, label)
-    log.info("alert acknowledged from dashboard", alert_id=alert_id, by=by, label=label)
+    lifecycle_acknowledge(alert_id, by, note, label=label or None, settings=settings)
+    log.info("alert acknowledged from dashboard", alert_id=alert_id, by=by, label=label or None)
     alerts_table.clear()
     alert_history.clear()
     alert_calibration.clear()
-
-
-def acknowledge_direct(settings: Settings, alert_id: str, by: str, note: str, label: str | None) -> None:
-    """Write alert_acks + an alert_events row in one warehouse transaction (fallback writer)."""
-    from affectwatch.warehouse import _retry, connect
-
-    con = connect(settings)
-    try:
-        if not con.execute("select count(*) from alerts where alert_id = ?", [alert_id]).fetchone()[0]:
-            raise ValueError(f"unknown alert_id {alert_id!r}")
-
-        def write():
-            con.execute("begin")
-            try:
-                now = dt.datetime.now(dt.timezone.utc)
-                con.execute("insert into alert_acks values (?, ?, ?, ?, ?)", [alert_id, by, now, note or None, label])
-                con.execute("insert into alert_events values (?, 'acknowledged', null, ?, ?)",
-                            [alert_id, f"by {by}: {note or ''}".strip(), now])
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
-
-        _retry(write)
-    finally:
-        con.close()

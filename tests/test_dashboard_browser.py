@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -34,7 +35,6 @@ def _free_port() -> int:
 def dashboard_url(populated_settings, tmp_path_factory):
     """The dashboard served by a real `streamlit run` subprocess; killed at teardown."""
     from dashboard.auth import add_user
-    from dashboard.commands import DASHBOARD_DIR, streamlit_command
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
@@ -45,8 +45,10 @@ def dashboard_url(populated_settings, tmp_path_factory):
                AFFECTWATCH_DASHBOARD__USERS_FILE=str(users))
     log = tmp_path_factory.mktemp("dash-log") / "streamlit.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(streamlit_command("127.0.0.1", port), cwd=DASHBOARD_DIR, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        # `affectwatch dashboard` (which execs `streamlit run` with the static-serving flags)
+        proc = subprocess.Popen([sys.executable, "-m", "affectwatch.cli", "dashboard", "--host", "127.0.0.1",
+                                 "--port", str(port), "--users-file", str(users)],
+                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
