@@ -18,7 +18,9 @@ PAGES = [  # (script, title, icon, url path)
     ("app_pages/alerts.py", "Alerts", ":material/notifications_active:", "alerts"),
     ("app_pages/data_quality.py", "Data quality", ":material/fact_check:", "data_quality"),
     ("app_pages/model_trust.py", "Model trust", ":material/balance:", "model_trust"),
+    ("app_pages/subscriptions.py", "Subscriptions", ":material/mail:", "subscriptions"),  # admin only
 ]
+ADMIN_ONLY = {"subscriptions"}
 
 
 def _sign_in_page(url_path: str, default: bool):
@@ -44,7 +46,7 @@ ctx = ui.Context(settings=settings, key=data.warehouse_key(settings), user=user)
 ui.set_context(ctx)
 
 pages = [st.Page(script, title=title, icon=icon, url_path=path, default=i == 0)
-         for i, (script, title, icon, path) in enumerate(PAGES)]
+         for i, (script, title, icon, path) in enumerate(PAGES) if path not in ADMIN_ONLY or user.can("subscriptions")]
 page = st.navigation(pages)
 st.sidebar.markdown("### AffectWatch")
 auth.logout_button(user)

@@ -5,8 +5,9 @@ One read-only warehouse connection per warehouse (``st.cache_resource``); plain
 first), so two sessions asking the same question share one query. SQL lives in
 ``dashboard/queries.py`` and binds every user-chosen value as a parameter.
 
-The one write the dashboard does — acknowledging an alert — goes through
-``alerts.lifecycle.acknowledge`` and then clears the alert caches so every session sees it.
+The dashboard's writes — acknowledging an alert, managing subscriptions (admin) — go through
+``alerts.lifecycle`` / ``alerts.subscriptions`` and then clear the affected caches so every
+session sees them.
 """
 from __future__ import annotations
 
@@ -190,7 +191,12 @@ def relative_wis(key: str, baseline: str = "baseline") -> pd.DataFrame:
     return _run(q.relative_wis, key, baseline)
 
 
-# --- the one write ----------------------------------------------------------------------------
+@st.cache_data(ttl=TTL, show_spinner=False)
+def subscriptions(key: str) -> pd.DataFrame:
+    return _run(q.subscriptions, key)
+
+
+# --- writes -----------------------------------------------------------------------------------
 ACK_LABELS = ("", "true_alarm", "false_alarm")
 
 
@@ -209,3 +215,21 @@ def acknowledge(settings: Settings, alert_id: str, by: str, note: str, label: st
     alerts_table.clear()
     alert_history.clear()
     alert_calibration.clear()
+
+
+def subscribe(settings: Settings, recipient: str, regions: list[str], min_level: str, mode: str,
+              digest_time: str | None, tz: str | None):
+    """Add an email subscription (validated by ``alerts.subscriptions``; ValueError names bad fields)."""
+    from alerts.subscriptions import subscribe as add
+
+    sub = add(recipient, regions, min_level, mode, digest_time, tz, settings=settings)
+    subscriptions.clear()
+    return sub
+
+
+def unsubscribe(settings: Settings, recipient: str, subscription_id: str) -> int:
+    from alerts.subscriptions import unsubscribe as remove
+
+    n = remove(recipient, subscription_id, settings=settings)
+    subscriptions.clear()
+    return n

@@ -470,3 +470,11 @@ def regions_with_data(con, alias: str) -> list[str]:
         ) order by region_id
     """)
     return df["region_id"].tolist()
+
+
+def subscriptions(con, alias: str) -> pd.DataFrame:
+    """Email subscriptions, active first, newest first."""
+    return run(con, alias, """
+        select subscription_id, recipient, regions, min_level, mode, digest_time, timezone, active, created_at
+        from subscriptions order by active desc, created_at desc, subscription_id
+    """)

@@ -14,6 +14,7 @@ PAGES = {
     "app_pages/alerts.py": "Alerts",
     "app_pages/data_quality.py": "Data quality",
     "app_pages/model_trust.py": "Model trust",
+    "app_pages/subscriptions.py": "Subscriptions",
 }
 PASSWORD = "correct-horse-battery"
 
@@ -280,3 +281,51 @@ def test_data_quality_and_trust_contents(open_env):
     assert [h.value for h in trust.header][:3] == ["Interval coverage by horizon", "PIT by horizon", "Relative WIS by model"]
     assert len(trust.get("vega_lite_chart")) >= 5  # coverage, PIT, relative WIS, lift, calibration
     assert not any("No acknowledged alerts" in i.value for i in trust.info)  # the fixture has one labelled ack
+
+
+def test_admin_manages_subscriptions_official_cannot(monkeypatch, populated_settings_factory, users_file, loopback):
+    from affectwatch.warehouse import connect
+    from dashboard.auth import add_user
+
+    settings = populated_settings_factory(seed=0)  # own warehouse: this test writes
+    add_user(users_file, "root", "admin", PASSWORD)
+    monkeypatch.setenv("AFFECTWATCH_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AFFECTWATCH_DASHBOARD__USERS_FILE", str(users_file))
+
+    official = login(app(), "olivia", PASSWORD)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):  # not registered for officials
+        official.switch_page("app_pages/subscriptions.py")
+    from streamlit.testing.v1 import AppTest
+
+    direct = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app_pages" / "subscriptions.py"), default_timeout=60)
+    direct.session_state["_aw_ctx"] = None
+    direct.run()
+    assert not direct.dataframe
+
+    at = login(app(), "root", PASSWORD)
+    at.switch_page("app_pages/subscriptions.py")
+    at.run()
+    assert not at.exception and at.title[0].value == "Subscriptions"
+    assert len(at.dataframe[0].value) == 4
+    form_inputs = {t.label: t for t in at.text_input}
+    form_inputs["Recipient email"].input("not-an-email")
+    next(b for b in at.button if b.label == "Subscribe").click()
+    at.run()
+    assert any("recipient: not an email address" in e.value for e in at.error)
+
+    form_inputs = {t.label: t for t in at.text_input}
+    form_inputs["Recipient email"].input("az.epi@health.example.org")
+    at.multiselect[0].set_value(["04"])
+    at.radio[0].set_value("red")
+    next(b for b in at.button if b.label == "Subscribe").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    con = connect(settings, read_only=True)
+    try:
+        rows = con.execute("select regions, min_level, mode, active from subscriptions where recipient = ?",
+                           ["az.epi@health.example.org"]).fetchall()
+    finally:
+        con.close()
+    assert rows == [("04", "red", "immediate", True)]
+    table = at.dataframe[0].value
+    assert "az.epi@health.example.org" in set(table["recipient"])
