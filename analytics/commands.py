@@ -132,6 +132,7 @@ def lift_cmd(
     min_dates: int = typer.Option(8, help="Fewer reference dates than this: 'insufficient data'."),
     block: int = typer.Option(4, help="Bootstrap block length (reference dates)."),
     simulated: bool = typer.Option(False, help="Mark the evidence as coming from simulated affect."),
+    adjust_regions: bool = typer.Option(True, help="Bonferroni-adjust per-region intervals for the number of regions."),
     out: Path = typer.Option(Path("affect_lift.csv"), help="CSV to write."),
     to_warehouse: bool = typer.Option(False, help="Also append the rows to `affect_lift`."),
 ) -> None:
@@ -148,10 +149,11 @@ def lift_cmd(
     affect = read_affect_csv(affect_csv) if affect_csv else None
     tname = str(fc["target"].iloc[0]) if len(fc) else ""
     table = lift_table(scores, truth_df, affect, symptom_model=symptom_model, fused_model=fused_model, target_name=tname,
-                       min_dates=min_dates, feature=feature, block=block, simulated=simulated)
+                       min_dates=min_dates, feature=feature, block=block, simulated=simulated,
+                       adjust_regions=adjust_regions)
     table.to_csv(out, index=False)
     pd.set_option("display.width", 200)
-    cols = ["location", "wis_ratio", "ratio_lo", "ratio_hi", "lead", "lead_lo", "lead_hi", "n_forecasts", "verdict"]
+    cols = ["location", "wis_ratio", "ratio_lo", "ratio_hi", "interval_level", "lead", "lead_lo", "lead_hi", "n_forecasts", "verdict"]
     typer.echo(table[cols].round(3).to_string(index=False))
     typer.echo(f"wrote {out}")
     if to_warehouse:

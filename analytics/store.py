@@ -18,7 +18,7 @@ FORECAST_COLUMNS = ["reference_date", "horizon", "target", "target_end_date", "l
                     "output_type_id", "value", "model", "created_at", "run_id"]
 SCORE_COLUMNS = ["model", "location", "target", "reference_date", "horizon", "wis", "dispersion", "overprediction",
                  "underprediction", "cover_50", "cover_80", "cover_95", "pit", "observed", "created_at", "run_id"]
-LIFT_COLUMNS = ["location", "target", "wis_ratio", "ratio_lo", "ratio_hi", "lead", "lead_lo", "lead_hi", "lead_unit",
+LIFT_COLUMNS = ["location", "target", "wis_ratio", "ratio_lo", "ratio_hi", "interval_level", "lead", "lead_lo", "lead_hi", "lead_unit",
                 "informative", "verdict", "n_forecasts", "simulated", "created_at", "run_id"]
 
 
