@@ -68,7 +68,8 @@ def _affect_cells_sql(period: str, where: str) -> str:
     with w as (
         select region_id, device_id, {period} as period,
                n_observations, n_abstained, greatest(n_observations - n_abstained, 0) as scored,
-               distress_share, arousal_mean, valence_mean, confidence_mean, simulated, model_version
+               distress_share, arousal_mean, valence_mean, confidence_mean, simulated, model_version,
+               quality_pose_stability, quality_lighting, quality_snr_db
         from affect_windows
         where {where}
     ), dev as (
@@ -78,6 +79,8 @@ def _affect_cells_sql(period: str, where: str) -> str:
                sum(arousal_mean * scored) / nullif(sum(scored), 0) as arousal,
                sum(valence_mean * scored) / nullif(sum(scored), 0) as valence,
                avg(confidence_mean) as confidence,
+               avg(quality_pose_stability) as pose_stability, avg(quality_lighting) as lighting,
+               avg(quality_snr_db) as snr_db,
                bool_or(simulated) as simulated,
                string_agg(distinct model_version, ',' order by model_version) as model_versions
         from w group by all
@@ -90,13 +93,14 @@ def _affect_cells_sql(period: str, where: str) -> str:
                avg(arousal) as arousal, stddev_samp(arousal) / sqrt(count(*)) as arousal_se,
                avg(valence) as valence, stddev_samp(valence) / sqrt(count(*)) as valence_se,
                avg(confidence) as confidence,
+               avg(pose_stability) as pose_stability, avg(lighting) as lighting, avg(snr_db) as snr_db,
                bool_or(simulated) as simulated,
                string_agg(distinct model_versions, ',') as model_versions
         from dev group by all
     )
     select c.region_id, c.period, c.n_devices, c.n_obs, c.n_abstained, c.n_scored, c.n_windows,
            c.n_abstained / nullif(c.n_obs, 0) as abstain_share,
-           c.confidence, c.simulated, c.model_versions,
+           c.confidence, c.pose_stability, c.lighting, c.snr_db, c.simulated, c.model_versions,
            {code} as suppression,
            c.distress, c.distress_se, c.arousal, c.arousal_se, c.valence, c.valence_se
     from c

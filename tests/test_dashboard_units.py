@@ -223,6 +223,11 @@ def test_cli_dashboard_refuses_public_bind_without_auth(tmp_path, monkeypatch):
     from affectwatch.settings import get_settings
 
     get_settings.cache_clear()
+
+    def no_exec(*args):  # a regression must fail this test, not replace pytest with a server
+        raise AssertionError(f"dashboard was started: {args[:2]}")
+
+    monkeypatch.setattr("os.execve", no_exec)
     try:
         res = CliRunner().invoke(app, ["dashboard", "--host", "0.0.0.0"])
     finally:

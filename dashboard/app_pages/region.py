@@ -86,6 +86,10 @@ else:
     m3.metric("Abstained", f"{last['abstain_share']:.1%}" if pd.notna(last["abstain_share"]) else "—")
     m4.metric("Mean model confidence", f"{last['confidence']:.2f}" if pd.notna(last["confidence"]) else "—")
     m5.metric("Cell status", ui.suppression_label(last["suppression"]))
+    quality = [f"{label} {last[col]:.2f}" for col, label in (("pose_stability", "pose stability"), ("lighting", "lighting"),
+                                                           ("snr_db", "voice SNR dB")) if pd.notna(last.get(col))]
+    if quality:
+        st.caption("Signal quality (last day, device means): " + ", ".join(quality))
     if len(changes) > 1:
         st.caption("Model versions: " + "; ".join(f"{r.model_version} from {r.first_day:%Y-%m-%d}" for r in changes.itertuples()))
     table = daily.assign(status=[ui.suppression_label(c) for c in daily["suppression"]])
