@@ -329,3 +329,12 @@ def test_admin_manages_subscriptions_official_cannot(monkeypatch, populated_sett
     assert rows == [("04", "red", "immediate", True)]
     table = at.dataframe[0].value
     assert "az.epi@health.example.org" in set(table["recipient"])
+
+
+def test_play_weeks_animates_and_lands_on_the_last_week(open_env):
+    at = open_page("app_pages/overview.py", signal="distress", week="2023-06-11")
+    next(b for b in at.button if b.label == "▶ Play weeks").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["week"] in ("2023-06-18", ["2023-06-18"])  # two frames: 06-11, 06-18
+    assert any(c.value == "Week of 18 Jun 2023" for c in at.caption)

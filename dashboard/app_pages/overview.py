@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data, maps, overview_data, state, ui
 
+PLAY_WEEKS = 12  # weeks shown by one press of "Play weeks"
 ctx = ui.context()
 ui.page_header(ctx, "Overview map")
 
@@ -36,7 +37,7 @@ s1, s2, s3, s4 = st.columns([0.5, 6, 0.5, 1])
 s1.button("◀", help="Previous week", on_click=state.step_week, args=(weeks, -1), key="week_prev")
 s3.button("▶", help="Next week", on_click=state.step_week, args=(weeks, 1), key="week_next")
 week = state.week_slider("MMWR week (Sunday start)", weeks, container=s2)
-play = s4.button("▶ Play weeks", help="Animate the map through the weeks from the selected one")
+play = s4.button("▶ Play weeks", help=f"Animate the map through up to {PLAY_WEEKS} weeks from the selected one")
 
 
 def frame(w):
@@ -51,7 +52,7 @@ df, spec, deck, vmin, vmax = frame(week)
 alt = f"Map of {spec.title} by {geo} for the week of {week:%d %B %Y}; the same values are in the table below."
 if play:
     holder, caption = st.empty(), st.empty()
-    for w in weeks[weeks.index(week):]:
+    for w in weeks[weeks.index(week):][:PLAY_WEEKS]:
         _, _, d, _, _ = frame(w)
         caption.caption(f"Week of {w:%d %b %Y}")
         holder.pydeck_chart(d, height=480, alt=alt)
