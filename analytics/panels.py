@@ -134,8 +134,10 @@ def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd
     n_observations, suppression``; suppressed cells have NULL features."""
     s = settings or get_settings()
     if windows is not None:
+        import pyarrow as pa
+
         con = duckdb.connect()
-        con.register("windows_df", windows)
+        con.register("windows_df", pa.Table.from_pandas(windows, preserve_index=False))
         rel = "windows_df"
     elif con is not None:
         rel = "affect_windows"

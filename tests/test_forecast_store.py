@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from affectwatch.privacy import Suppression
@@ -45,7 +46,7 @@ def _load_affect(con, data_dir):
     last_week = w["window_start"] >= pd.Timestamp("2023-03-19", tz="UTC")
     devs = sorted(w.loc[(w.region_id == "48") & last_week, "device_id"].unique())
     w = w[~((w.region_id == "48") & last_week & ~w.device_id.isin(devs[:2]))]
-    con.register("aff_df", w)
+    con.register("aff_df", pa.Table.from_pandas(w, preserve_index=False))
     con.execute("insert into affect_windows by name select *, now() as ingested_at from aff_df")
     con.unregister("aff_df")
     return w
