@@ -4,9 +4,8 @@ reason logged and kept in ``frame.attrs['fallbacks']``; the run itself never fai
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -169,10 +168,3 @@ def forecast_panel(
     out.attrs["fallbacks"] = fallbacks
     return out[HUB_COLUMNS]
 
-
-def stamp(frame: pd.DataFrame, run_id: str | None = None) -> pd.DataFrame:
-    """Add created_at and run_id (the warehouse columns beyond the hubverse ones)."""
-    out = frame.copy()
-    out["created_at"] = datetime.now(timezone.utc)
-    out["run_id"] = run_id or uuid.uuid4().hex[:12]
-    return out
