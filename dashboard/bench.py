@@ -4,7 +4,8 @@ Builds a throw-away warehouse with one week of daily affect windows for ``counti
 regions (a share of them below the privacy minimums, so the hatch layer is exercised), weekly
 symptom reports, forecasts and alerts for states; then runs the real Streamlit pages in-process
 with ``AppTest`` (script execution, warehouse queries, pydeck/Altair serialisation) and times
-them: first run (cold caches, boundary simplification) and warm runs. Last line: one JSON object.
+them: first view after a server start (empty in-memory caches; the simplified boundaries are
+built on disk at server start, timed separately) and warm runs. Last line: one JSON object.
 """
 from __future__ import annotations
 
@@ -146,7 +147,14 @@ def run_bench(counties: int = 3100, devices: int = 4, runs: int = 3, echo=print)
         from dashboard import maps
 
         _warm_harness()  # AppTest's own first-run start-up is not the dashboard's cost
-        maps.boundaries.cache_clear()  # cold: boundary loading + simplification inside the first timing
+        # Server start (`affectwatch dashboard` warms the simplified-boundary cache before serving),
+        # timed separately; then the first page view starts with empty in-memory caches.
+        maps.boundaries.cache_clear()
+        for cached in maps.GEO_CACHE_DIR.glob("*.json"):
+            cached.unlink(missing_ok=True)
+        geo_warm = maps.warm_geo_cache()
+        echo(f"server start: boundary simplification {geo_warm:.2f}s (once per deployment)")
+        maps.boundaries.cache_clear()
         maps._hatch.cache_clear()
         try:
             overview = _time_page(None, {"geo": "county", "signal": "distress", "week": WEEK.isoformat()}, runs)
@@ -164,6 +172,7 @@ def run_bench(counties: int = 3100, devices: int = 4, runs: int = 3, echo=print)
                     os.environ[k] = v
     result = {
         "bench": "dashboard", "counties": counts["counties"], "affect_windows": counts["affect_windows"],
+        "geo_cache_build_s": round(geo_warm, 3),
         "overview_cold_s": round(overview[0], 3),
         "overview_warm_s": round(statistics.median(overview[1:] or overview), 3),
         "overview_alert_warm_s": round(statistics.median(alert_map[1:] or alert_map), 3),

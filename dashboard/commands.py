@@ -51,6 +51,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 f"--host {host} is not loopback and no authentication is configured; add users with "
                 "`affectwatch users add NAME --role official` or configure [auth] in dashboard/.streamlit/secrets.toml",
                 param_hint="--host")
+        from dashboard.maps import warm_geo_cache
+
+        warm_geo_cache()  # simplify the boundaries once, before the first visitor waits for it
         cmd = streamlit_command(host, port or s.dashboard.port)
         typer.echo(f"AffectWatch dashboard on http://{host}:{port or s.dashboard.port}/  (data dir {s.data_dir})")
         # Become the Streamlit server (exec): signals from a supervisor reach it directly, no orphan.

@@ -89,6 +89,16 @@ def boundaries(geography: str) -> dict[str, dict]:
     return out
 
 
+def warm_geo_cache() -> float:
+    """Build the simplified-boundary disk cache (done by `affectwatch dashboard` before serving); seconds taken."""
+    import time
+
+    t0 = time.perf_counter()
+    for geography in GEO_FILES:
+        boundaries(geography)
+    return time.perf_counter() - t0
+
+
 def _simplify(src, tolerance: float) -> dict[str, dict]:
     import shapely
 
