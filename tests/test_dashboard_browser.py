@@ -85,6 +85,14 @@ def browser():
             b.close()
 
 
+def _keep_screenshot(path: Path) -> None:
+    """Copy to docs/screenshots/ (README) when missing or when AFFECTWATCH_UPDATE_SCREENSHOTS=1."""
+    target = SCREENSHOTS / path.name
+    if not target.exists() or os.environ.get("AFFECTWATCH_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+
+
 def lnglat_to_pixel(box: dict, lng: float, lat: float) -> tuple[float, float]:
     """Screen position of a point on the overview map (Web Mercator, the deck's initial view state)."""
     from dashboard.maps import INITIAL_VIEW
@@ -137,8 +145,7 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     page.screenshot(path=str(tmp_path / "overview.png"))
     assert count > 5_000, f"map area is blank ({count} coloured pixels)"
     assert "signal=distress" in page.url and "week=2023-06-11" in page.url
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "overview.png", SCREENSHOTS / "overview.png")
+    _keep_screenshot(tmp_path / "overview.png")
 
     # Clicking Texas on the map selects it (pydeck selection -> `region` query parameter).
     box = chart.bounding_box()
@@ -164,7 +171,7 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     assert page.get_by_text("Forecast fan:").count() >= 1
     assert coloured_pixels(fan.screenshot()) > 500  # the blue forecast bands are drawn
     page.screenshot(path=str(tmp_path / "region.png"))
-    shutil.copy(tmp_path / "region.png", SCREENSHOTS / "region.png")
+    _keep_screenshot(tmp_path / "region.png")
     page.close()
 
 
