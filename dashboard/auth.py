@@ -144,7 +144,7 @@ def current_user(settings: Settings) -> User | None:
     import streamlit as st
 
     if _oidc_configured():
-        if not st.user.is_logged_in:
+        if not st.user.get("is_logged_in", False):  # fail closed when the runtime has no user info
             return None
         return _oidc_user(settings)
     path = users_file_path(settings)

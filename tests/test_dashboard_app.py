@@ -338,3 +338,15 @@ def test_play_weeks_animates_and_lands_on_the_last_week(open_env):
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["week"] in ("2023-06-18", ["2023-06-18"])  # two frames: 06-11, 06-18
     assert any(c.value == "Week of 18 Jun 2023" for c in at.caption)
+
+
+def test_oidc_configured_requires_identity_provider_login(open_env):
+    at = app(region="48")
+    at.secrets["auth"] = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "affectwatch", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example.org/.well-known/openid-configuration"}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in"]  # st.login button, nothing else
+    assert not at.get("deck_gl_json_chart") and not at.dataframe
+    assert not any("Open local mode" in i.value for i in at.info)  # loopback does not bypass OIDC
