@@ -146,7 +146,7 @@ def forecast_panel(
             members = [m for m in ensemble_members(list(preds), fused) if m.removesuffix("_affect") in components]
             if not members:
                 raise ValueError(f"{ens} needs at least one {'fused' if fused else 'symptom-only'} component model in --models")
-            preds[ens] = median_ensemble(preds, members)
+            preds[ens] = median_ensemble(preds, members, lv)
     frames = []
     ends = [(ref + pd.Timedelta(days=step_days * h)).date() for h in kept]
     for name in models:

@@ -75,11 +75,17 @@ def test_forecast_frame_is_valid_hubverse(admissions):
         assert len(g) == 23 and g["output_type_id"].tolist() == list(LEVELS)
         v = g["value"].to_numpy()
         assert np.all(v >= 0) and np.all(np.diff(v) >= 0)
-    # the ensemble is the level-wise median of its members (glm, qr and ets)
+    # the ensemble is the level-wise median of its members (glm, qr and ets) at the inner levels and
+    # their envelope (min of lower tails, max of upper tails) at the outer levels <= 0.05 / >= 0.95
     members = forecast_panel(panel, "2023-01-07", models=["glm", "qr", "ets"])
-    m = members.pivot_table(index=["location", "horizon", "output_type_id"], columns="model", values="value")
-    e = fc[fc.model == "ensemble"].set_index(["location", "horizon", "output_type_id"])["value"]
-    assert np.allclose(e.sort_index().to_numpy(), np.median(m.sort_index().to_numpy(), axis=1))
+    m = members.pivot_table(index=["location", "horizon", "output_type_id"], columns="model", values="value").sort_index()
+    e = fc[fc.model == "ensemble"].set_index(["location", "horizon", "output_type_id"])["value"].sort_index()
+    level = m.index.get_level_values("output_type_id").to_numpy()
+    inner, lo, hi = (level > 0.05) & (level < 0.95), level <= 0.05, level >= 0.95
+    mv, ev = m.to_numpy(), e.to_numpy()
+    assert np.allclose(ev[inner], np.median(mv[inner], axis=1))
+    assert np.allclose(ev[lo], mv[lo].min(axis=1))
+    assert np.allclose(ev[hi], mv[hi].max(axis=1))
 
 
 def test_short_and_constant_series_fall_back_to_baseline_with_reason():

@@ -1,14 +1,27 @@
-"""Quantile ensemble: the median of the component models' values at each quantile level."""
+"""Quantile ensemble: the median of the component models' values at each inner quantile level;
+at the outer levels (<= ``TAIL_LEVEL`` and >= 1 - ``TAIL_LEVEL``: the 90/95/98% interval bounds) the
+widest member, i.e. the minimum of the members' lower tails and the maximum of their upper tails.
+
+Why the envelope tails: a level-wise median of members whose spreads disagree has the spread of the
+middle member, so its 95% intervals under-cover when any one member is right to be wide (on the
+FluSight 2022/23 admissions backtest the median gave 95% coverage 0.886, falling to 0.845 at
+horizon 3). Taking the widest member's tails uses only the forecasts made at the reference date
+(nothing after it), and WIS weights those intervals by alpha/2 (0.01-0.05), so the cost is small:
+relative WIS 0.742 -> 0.765, 95% coverage 0.886 -> 0.938. Inner quantiles (50/80% intervals and
+the median) stay the level-wise median. Widening every quantile from past errors (conformal) was
+tried before and cost far more (relative WIS 0.99).
+"""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from analytics.quantiles import repair
+from analytics.quantiles import LEVELS, repair
 
 
 SYMPTOM_ONLY = ("ets",)  # components without a fused variant; ensemble_affect uses them as they are
+TAIL_LEVEL = 0.05  # levels <= this (and >= 1 - this) take the members' envelope instead of the median
 
 
 def ensemble_members(models: list[str], fused: bool) -> list[str]:
@@ -20,11 +33,29 @@ def ensemble_members(models: list[str], fused: bool) -> list[str]:
     return [m for m in comps if m.endswith("_affect") or m in SYMPTOM_ONLY]
 
 
-def median_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list[str]) -> dict[str, np.ndarray]:
-    """preds: model -> location -> (steps, levels). Locations missing from a member use the rest."""
+def combine(stack: np.ndarray, levels: Sequence[float] = LEVELS, tail: float | None = TAIL_LEVEL) -> np.ndarray:
+    """Combine member quantiles ``stack`` (members, ..., levels): level-wise median, with the outer
+    levels (<= ``tail`` / >= 1 - ``tail``) replaced by the members' min / max (``tail=None``: plain
+    median). Result is repaired: non-crossing and non-negative."""
+    stack = np.asarray(stack, dtype=float)
+    out = np.median(stack, axis=0)
+    if tail is not None:
+        lv = np.asarray(levels, dtype=float)
+        if lv.size != stack.shape[-1]:
+            raise ValueError(f"{lv.size} levels for {stack.shape[-1]} quantile values per row")
+        lo, hi = lv <= tail + 1e-12, lv >= 1 - tail - 1e-12
+        out[..., lo] = stack[..., lo].min(axis=0)
+        out[..., hi] = stack[..., hi].max(axis=0)
+    return repair(out)
+
+
+def median_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list[str],
+                    levels: Sequence[float] = LEVELS, tail: float | None = TAIL_LEVEL) -> dict[str, np.ndarray]:
+    """preds: model -> location -> (steps, levels). Locations missing from a member use the rest.
+    Median of the members at inner levels, their envelope at the outer levels (see :func:`combine`)."""
     locations = sorted({loc for m in members for loc in preds.get(m, {})})
     out = {}
     for loc in locations:
         stack = [preds[m][loc] for m in members if loc in preds.get(m, {})]
-        out[loc] = repair(np.median(np.stack(stack), axis=0))
+        out[loc] = combine(np.stack(stack), levels, tail)
     return out
