@@ -557,8 +557,14 @@ def load_file(
     fmt: str = "auto",
     *,
     con=None,
+    reported_lag_days: int | None = None,
 ) -> LoadResult:
-    """Load one CSV file into ``symptom_reports``; invalid rows go to ``dead_letters``. One transaction."""
+    """Load one CSV file into ``symptom_reports``; invalid rows go to ``dead_letters``. One transaction.
+
+    Rows without a report time get the load time as ``reported_at`` — or, for a historical backfill
+    with ``reported_lag_days``, ``period_end + reported_lag_days`` at 16:00 UTC, so that as-of queries
+    ("what did we know then") see the file's values when they would have been published.
+    """
     from affectwatch.warehouse import _retry, connect, migrate
 
     path = Path(path)
@@ -570,6 +576,13 @@ def load_file(
     try:
         if own:
             migrate(con)
+        if reported_lag_days is not None:
+            if reported_lag_days < 0:
+                raise SymptomFileError(f"reported_lag_days must be >= 0, got {reported_lag_days}")
+            lag = timedelta(days=reported_lag_days, hours=16)
+            for c in col.good:
+                if c.reported_at is None:
+                    c.reported_at = datetime.combine(c.period_end, datetime.min.time(), timezone.utc) + lag
         written, revisions, unchanged = _retry(lambda: _write(con, col, origin, loaded_at))
     finally:
         if own:

@@ -95,6 +95,8 @@ def load_symptoms(
     syndrome: str = typer.Option(None, help="Syndrome name (ili, covid_like, flu_admissions, ...). Default: from the format / a 'syndrome' column."),
     source: str = typer.Option(None, help="Source name stored with each report. Default: from the format."),
     fmt: str = typer.Option("auto", "--format", help="auto | flusight | essence | ilinet"),
+    reported_lag_days: int = typer.Option(None, help="Historical backfill: rows without a report time are dated "
+                                          "period end + N days (default: the load time)."),
 ) -> None:
     """Load a symptom CSV into the warehouse as SymptomReports (revisions kept, identical re-loads skipped).
 
@@ -103,7 +105,7 @@ def load_symptoms(
     from ingest.load_symptoms import SymptomFileError, load_file
 
     try:
-        res = load_file(file, syndrome=syndrome, source=source, fmt=fmt)
+        res = load_file(file, syndrome=syndrome, source=source, fmt=fmt, reported_lag_days=reported_lag_days)
     except SymptomFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -199,3 +199,15 @@ def test_cli_reports_counts_and_dead_letters(warehouse, settings, tmp_path, monk
         assert bad.exit_code == 2 and "cannot tell the format" in bad.output
     finally:
         settings_mod.get_settings.cache_clear()
+
+
+def test_reported_lag_days_dates_a_historical_backfill(warehouse, settings, tmp_path):
+    """A backfill with reported_lag_days is visible as of its publication time, not before."""
+    from ingest.load_symptoms import load_file
+
+    f = tmp_path / "flu.csv"
+    f.write_text("date,location,location_name,value\n2023-01-07,06,California,120\n2023-01-14,06,California,150\n")
+    load_file(f, settings, syndrome="flu_admissions", con=warehouse, reported_lag_days=4)
+    rows = warehouse.execute(
+        "select period_end, reported_at from symptom_reports order by period_end").fetchall()
+    assert [r[1].isoformat()[:16] for r in rows] == ["2023-01-11T16:00", "2023-01-18T16:00"]
