@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from kafka import ConsumerRebalanceListener
+from kafka.structs import TopicPartition
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
@@ -219,9 +220,12 @@ class IngestWorker:
             for tp, msgs in records.items():
                 self._add(tp.topic, tp.partition, msgs)
             b = self._batch
-            if b.n_messages and (b.n_messages >= self.max_batch or not records
-                                 or time.monotonic() - b.started >= self.max_seconds):
-                self._flush()
+            if b.n_messages:
+                age = time.monotonic() - b.started
+                # full, or old, or nothing more to read right now (low latency at steady load)
+                if (b.n_messages >= self.max_batch or not records or age >= self.max_seconds
+                        or (age >= self.max_seconds / 2 and self._caught_up(b))):
+                    self._flush()
             if records:
                 self._last_record = time.monotonic()
             elif self.until_idle is not None and self._idle():
@@ -346,6 +350,14 @@ class IngestWorker:
                 self._lag[f"{t}[{p}]"] = lag
                 lags.append(lag)
         return max(lags) if lags else None
+
+    def _caught_up(self, b: PendingBatch) -> bool:
+        """True when the batch holds everything the broker had for its partitions at the last fetch."""
+        for (t, p), nxt in b.next_offsets.items():
+            hw = self.consumer.highwater(TopicPartition(t, p))
+            if hw is None or hw > nxt:
+                return False
+        return True
 
     def _idle(self) -> bool:
         """True when nothing arrived for ``until_idle`` seconds and every assigned partition is drained."""

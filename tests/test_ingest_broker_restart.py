@@ -13,7 +13,7 @@ from tests.fixtures.kafka import send_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
-HALF = 8_000
+HALF = 5_000
 
 
 def test_worker_survives_broker_restart(ingest_env, kafka_broker):
