@@ -217,6 +217,8 @@ class IngestWorker:
                 log.warning("kafka poll failed; retrying", error=str(exc)[:300])
                 time.sleep(1.0)
                 continue
+            if records:
+                self._validator.refresh()  # "now" for the future-window rule, once per poll
             for tp, msgs in records.items():
                 self._add(tp.topic, tp.partition, msgs)
             b = self._batch
@@ -267,7 +269,6 @@ class IngestWorker:
         if not b.n_messages:
             return
         self._batch = PendingBatch()
-        self._validator.refresh()
         prepared = prepare_batch(b, self.group, self._max_lag(b))  # Python work stays on this thread
         while True:
             self._check_writer()
