@@ -56,3 +56,27 @@ def test_simulated_windows_and_reports_land_exactly_once(ingest_env, kafka_produ
     again = ingest_env.run()
     assert again["messages"] == 0
     assert ingest_env.query("select count(*) from affect_windows")[0][0] == len(windows)
+
+
+def test_sigterm_commits_the_batch_and_exits_zero(ingest_env, kafka_producer):
+    import signal
+    import time
+
+    from ingest.bench import window_dicts
+
+    n = 8_000
+    send_json(kafka_producer, ingest_env.affect_topic, window_dicts(n, devices=200, device_prefix="term"))
+    proc = ingest_env.start("--max-batch", "500")
+    deadline = time.monotonic() + 90
+    while ingest_env.query("select count(*) from affect_windows")[0][0] == 0:
+        assert proc.poll() is None and time.monotonic() < deadline, ingest_env.log_tail(proc)
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, ingest_env.log_tail(proc)
+    assert "ingest worker stopped" in ingest_env.log_tail(proc)
+    rows, consumed = ingest_env.query("select (select count(*) from affect_windows), "
+                                      "(select sum(n_messages) from ingest_batches)")[0]
+    assert rows == consumed  # everything it read was committed, with its offsets
+    ingest_env.run()
+    assert ingest_env.query("select count(*), count(distinct (device_id, window_start)) from affect_windows")[0] == (n, n)
