@@ -32,6 +32,7 @@ logging.getLogger("kafka").setLevel(logging.WARNING)
 
 SIMULATED_HEADER = ("aw-simulated", b"1")
 PROGRESS_EVERY_S = 5.0
+REJOIN_STUCK_S = 60.0  # > max_poll_interval_ms (the longest a legitimate rebalance can wait for a member)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def consumer_config(settings: Settings, max_batch: int, *, group_id: str | None 
         fetch_max_wait_ms=100,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=2_000,
-        max_poll_interval_ms=300_000,
+        max_poll_interval_ms=45_000,  # also the rebalance timeout: a stuck rebalance is detected after 60 s
         receive_buffer_bytes=4 * 1024 * 1024,
         metadata_max_age_ms=30_000,
     )
@@ -136,8 +137,6 @@ class IngestWorker:
         self._stop.set()
 
     def run(self) -> WorkerStats:
-        from kafka import KafkaConsumer
-
         from affectwatch.warehouse import connect, migrate
 
         if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -149,9 +148,8 @@ class IngestWorker:
             self._ensure_topics()
         cfg = consumer_config(self.s, self.max_batch, group_id=self.group, instance_id=self.instance_id,
                               bootstrap=self.bootstrap)
-        self.consumer = KafkaConsumer(**cfg)
-        self._await_metadata()
-        self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
+        self._consumer_cfg = cfg
+        self._new_consumer()
         writer = threading.Thread(target=self._writer_loop, name="warehouse-writer", daemon=True)
         writer.start()
         log.info("ingest worker started", group=self.group, topics=[self.affect_topic, self.symptom_topic],
@@ -176,6 +174,41 @@ class IngestWorker:
         if self._writer_error is not None:
             raise self._writer_error
         return self.stats
+
+    def _new_consumer(self) -> None:
+        from kafka import KafkaConsumer
+
+        self.consumer = KafkaConsumer(**self._consumer_cfg)
+        self._await_metadata()
+        self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
+        self._unstable_since: float | None = None
+
+    def _watch_group(self) -> None:
+        """Replace the consumer if its group membership stays unsettled too long.
+
+        kafka-python occasionally never completes a rejoin that follows a metadata change right after
+        an assignment (seen with 3.0.12: assigned, revoked 5 ms later, then no assignment for minutes).
+        A legitimate rebalance ends within the rebalance timeout, so a longer wait means it is stuck;
+        a fresh consumer is safe because the positions come from the warehouse.
+        """
+        state = getattr(getattr(self.consumer, "_coordinator", None), "state", None)
+        if state is None or str(state) == "<stable>" or self.consumer.assignment():
+            self._unstable_since = None
+            return
+        now = time.monotonic()
+        if self._unstable_since is None:
+            self._unstable_since = now
+        elif now - self._unstable_since > REJOIN_STUCK_S:
+            log.warning("group rebalance stuck; re-joining with a fresh consumer", state=str(state),
+                        seconds=round(now - self._unstable_since, 1))
+            self._flush()
+            self._drain()
+            self._closing = True
+            try:
+                self.consumer.close(autocommit=False)
+            finally:
+                self._closing = False
+            self._new_consumer()
 
     def _await_metadata(self, timeout: float = 30.0) -> None:
         """Fetch partition metadata before joining the group: a group leader without it assigns nothing."""
@@ -233,6 +266,7 @@ class IngestWorker:
             elif self.until_idle is not None and self._idle():
                 log.info("topics drained; exiting", idle_s=self.until_idle)
                 break
+            self._watch_group()
             self._progress()
 
     def _add(self, topic: str, partition: int, msgs: list) -> None:

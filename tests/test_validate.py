@@ -179,9 +179,8 @@ def test_classify_unknown_message_defaults_to_wrong_type():
 def test_random_bytes_never_raise(raw):
     v = Validator(Settings(data_dir="/x"), now=NOW)
     out = v.affect(raw)
-    assert isinstance(out, Rejection)
-    assert out.reason in (Reason.BAD_JSON, Reason.NOT_AN_OBJECT, Reason.EMPTY_PAYLOAD, Reason.UNKNOWN_FIELD,
-                          Reason.MISSING_FIELD)
+    assert isinstance(out, Rejection)  # (b'{"schema_version":""' is wrong_type before it is bad_json)
+    assert out.reason.value in REASONS and out.detail
 
 
 json_values = st.recursive(
