@@ -132,6 +132,12 @@ class Validator:
             return decoder.decode(raw)
         except msgspec.ValidationError as exc:
             msg = str(exc)
+            # msgspec validates while it parses: a truncated or malformed document can fail on a
+            # field type before the syntax error is reached. Only well-formed JSON gets a field reason.
+            try:
+                msgspec.json.decode(raw)
+            except msgspec.DecodeError as syntax:
+                return Rejection(Reason.BAD_JSON, str(syntax)[:300])
             return Rejection(classify_msgspec_error(msg), msg[:300])
         except msgspec.DecodeError as exc:
             return Rejection(Reason.BAD_JSON, str(exc)[:300])

@@ -204,3 +204,10 @@ def test_json_objects_get_a_reason_or_a_valid_window(obj, mutation):
         else:
             assert isinstance(out, AffectWindow)
             assert out.n_observations >= 11 and out.window_end > out.window_start
+
+
+def test_truncated_json_is_bad_json_not_a_field_error():
+    """msgspec reports the wrong type of schema_version before the missing '}' — the reason must be bad_json."""
+    v = Validator(Settings(data_dir="/x"), now=NOW)
+    out = v.affect(b'{"schema_version":""')
+    assert isinstance(out, Rejection) and out.reason is Reason.BAD_JSON
