@@ -137,7 +137,8 @@ class Validator:
             try:
                 msgspec.json.decode(raw)
             except msgspec.DecodeError as syntax:
-                return Rejection(Reason.BAD_JSON, str(syntax)[:300])
+                if not str(syntax).startswith("Number out of range"):  # 1e999 is well-formed but out of range
+                    return Rejection(Reason.BAD_JSON, str(syntax)[:300])
             return Rejection(classify_msgspec_error(msg), msg[:300])
         except msgspec.DecodeError as exc:
             return Rejection(Reason.BAD_JSON, str(exc)[:300])
