@@ -211,7 +211,7 @@ def simulate_and_ingest(demo: Demo) -> None:
     worker = _spawn(demo, "ingest", "ingest")
     args = ["simulate", "--scenario", "lead", "--start", o.start, "--end", o.end,
             "--devices-per-region", str(o.devices_per_region), "--window-minutes", str(o.window_minutes),
-            "--lead-days", str(o.lead_days), "--seed", str(o.seed), "--revise-share", "0.1"]
+            "--lead-days", str(o.lead_days), "--seed", str(o.seed)]
     if o.regions:
         args += ["--regions", o.regions]
     _run(*args)
