@@ -350,7 +350,8 @@ def run_demo(options: DemoOptions, serve: bool = True, settings: Settings | None
         forecasts_and_backtests(demo)
         alerts_and_email(demo)
         summary["dashboard"] = start_dashboard(demo)
-        summary["emails"] = [str(p) for p in sorted(demo.mail_dir.glob("*.eml"))]
+        summary["emails"] = len(list(demo.mail_dir.glob("*.eml")))
+        summary["mail_dir"] = str(demo.mail_dir)
         if serve:
             typer.echo("Press Ctrl-C to stop every process the demo started.")
             while all(p.poll() is None for _, p in demo.procs):

@@ -68,7 +68,10 @@ def test_demo_fills_the_warehouse_through_kafka(demo_run):
 
 
 def test_demo_delivers_alert_emails_to_the_smtp_sink(demo_run):
-    paths = [p for p in demo_run["summary"]["emails"]]
+    from pathlib import Path
+
+    paths = sorted(Path(demo_run["summary"]["mail_dir"]).glob("*.eml"))
+    assert len(paths) == demo_run["summary"]["emails"]
     assert paths, "no .eml file in the sink"
     msg = email.message_from_binary_file(open(paths[0], "rb"), policy=policy.default)
     assert msg["Subject"].startswith("[AffectWatch]") and msg["Message-ID"]
