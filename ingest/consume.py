@@ -32,7 +32,11 @@ logging.getLogger("kafka").setLevel(logging.WARNING)
 
 SIMULATED_HEADER = ("aw-simulated", b"1")
 PROGRESS_EVERY_S = 5.0
-REJOIN_STUCK_S = 60.0  # > max_poll_interval_ms (the longest a legitimate rebalance can wait for a member)
+# A member with no partitions for this long is treated as stuck and re-joins with a fresh consumer:
+# kafka-python 3.0.12 sometimes ends a rejoin that follows an assignment with an empty assignment (or
+# never finishes it) and does not recover by itself. Legitimate rebalances here end within seconds; with
+# more workers than partitions an idle member is legitimate and simply re-joins every EMPTY_ASSIGNMENT_S.
+EMPTY_ASSIGNMENT_S = 30.0
 
 
 @dataclass
@@ -76,7 +80,7 @@ def consumer_config(settings: Settings, max_batch: int, *, group_id: str | None 
         fetch_max_wait_ms=100,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=2_000,
-        max_poll_interval_ms=45_000,  # also the rebalance timeout: a stuck rebalance is detected after 60 s
+        max_poll_interval_ms=45_000,  # also the rebalance timeout; an empty assignment for EMPTY_ASSIGNMENT_S re-joins
         receive_buffer_bytes=4 * 1024 * 1024,
         metadata_max_age_ms=30_000,
     )
@@ -192,13 +196,14 @@ class IngestWorker:
         a fresh consumer is safe because the positions come from the warehouse.
         """
         state = getattr(getattr(self.consumer, "_coordinator", None), "state", None)
-        if state is None or str(state) == "<stable>" or self.consumer.assignment():
+        if self.consumer.assignment():
             self._unstable_since = None
             return
         now = time.monotonic()
         if self._unstable_since is None:
             self._unstable_since = now
-        elif now - self._unstable_since > REJOIN_STUCK_S:
+            return
+        if now - self._unstable_since > EMPTY_ASSIGNMENT_S:
             log.warning("group rebalance stuck; re-joining with a fresh consumer", state=str(state),
                         seconds=round(now - self._unstable_since, 1))
             self._flush()
