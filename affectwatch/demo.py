@@ -268,6 +268,8 @@ def forecasts_and_backtests(demo: Demo) -> None:
 
 def export_backtest_inputs(demo: Demo) -> tuple[Path, Path]:
     """Write the warehouse's weekly admissions (latest revision) and weekly affect features as CSVs."""
+    import pandas as pd
+
     from affectwatch.warehouse import connect
     from analytics.panels import affect_features, symptom_series
 
@@ -278,16 +280,10 @@ def export_backtest_inputs(demo: Demo) -> tuple[Path, Path]:
     finally:
         con.close()
     target_csv, affect_csv = demo.dir / "target_flu_admissions.csv", demo.dir / "affect_features.csv"
-    target[["date", "location", "value"]].assign(date=lambda d: d["date"].dt.date).to_csv(target_csv, index=False)
-    affect.assign(date=lambda d: pd_dates(d["date"])).to_csv(affect_csv, index=False)
+    target[["date", "location", "value"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date).to_csv(target_csv, index=False)
+    affect.assign(date=lambda d: pd.to_datetime(d["date"]).dt.date).to_csv(affect_csv, index=False)
     typer.echo(f"backtest inputs: {target_csv} ({len(target)} rows), {affect_csv} ({len(affect)} rows, SIMULATED)")
     return target_csv, affect_csv
-
-
-def pd_dates(values):
-    import pandas as pd
-
-    return pd.to_datetime(values).dt.date
 
 
 def alerts_and_email(demo: Demo) -> None:
@@ -325,10 +321,10 @@ def start_dashboard(demo: Demo) -> str:
     s = demo.settings
     password = demo.state().get("dashboard_password")
     if not password or not demo.users_file.exists():
+        from dashboard.auth import add_user
+
         password = secrets.token_urlsafe(9)
-        env = os.environ | {"AFFECTWATCH_DEMO_PASSWORD": password}
-        subprocess.run(_cli("users", "add", DEMO_USER, "--role", "admin", "--users-file", str(demo.users_file),
-                            "--password-env", "AFFECTWATCH_DEMO_PASSWORD"), check=True, cwd=REPO_ROOT, env=env)
+        add_user(demo.users_file, DEMO_USER, "admin", password)
         demo.save_state(dashboard_password=password)
     _spawn(demo, "dashboard", "dashboard", "--port", str(s.dashboard.port), "--users-file", str(demo.users_file))
     url = f"http://127.0.0.1:{s.dashboard.port}"
