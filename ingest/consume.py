@@ -132,6 +132,7 @@ class IngestWorker:
         self._lag: dict[str, int] = {}
         self._closing = False
         self.consumer = None
+        self._owned: set = set()  # partitions handed to us by the last on_assigned, cleared by on_revoked
         self.con = None
         self._dlq = None
 
@@ -185,18 +186,21 @@ class IngestWorker:
         self.consumer = KafkaConsumer(**self._consumer_cfg)
         self._await_metadata()
         self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
+        self._owned = set()
         self._unstable_since: float | None = None
 
     def _watch_group(self) -> None:
         """Replace the consumer if its group membership stays unsettled too long.
 
         kafka-python occasionally never completes a rejoin that follows a metadata change right after
-        an assignment (seen with 3.0.12: assigned, revoked 5 ms later, then no assignment for minutes).
+        an assignment (seen with 3.0.12: assigned, revoked 5 ms later, then no assignment for minutes,
+        while ``assignment()`` may still list the revoked partitions). So the worker trusts its own
+        rebalance callbacks: no partitions since the last revocation, or none in ``assignment()``.
         A legitimate rebalance ends within the rebalance timeout, so a longer wait means it is stuck;
         a fresh consumer is safe because the positions come from the warehouse.
         """
         state = getattr(getattr(self.consumer, "_coordinator", None), "state", None)
-        if self.consumer.assignment():
+        if self._owned and self.consumer.assignment():
             self._unstable_since = None
             return
         now = time.monotonic()
@@ -407,7 +411,7 @@ class IngestWorker:
             return False
         self._last_idle_check = now
         assigned = list(self.consumer.assignment())
-        if not assigned:
+        if not assigned or not self._owned:
             return False
         try:
             ends = self.consumer.end_offsets(assigned, timeout_ms=5000)
@@ -437,11 +441,13 @@ class IngestWorker:
     def on_revoked(self, revoked) -> None:
         if self._closing:
             return
+        self._owned = set()
         self._flush()
         self._drain()
         log.info("partitions revoked", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
 
     def on_assigned(self, assigned) -> None:
+        self._owned = set(assigned)
         self._drain()
         # the writer thread is idle after _drain(), so the connection is free
         stored = stored_offsets(self.con, self.group, sorted({tp.topic for tp in assigned}))
