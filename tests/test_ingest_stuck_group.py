@@ -18,23 +18,29 @@ def _run_until_stuck(ingest_env, kafka_producer, monkeypatch, make_stuck):
     from ingest.bench import window_dicts
 
     monkeypatch.setattr(consume, "EMPTY_ASSIGNMENT_S", 3.0)
-    worker = consume.IngestWorker(ingest_env.settings, until_idle=3.0, install_signal_handlers=False,
+    worker = consume.IngestWorker(ingest_env.settings, until_idle=6.0, install_signal_handlers=False,
                                   create_topics=False)
     send_json(kafka_producer, ingest_env.affect_topic,
               list(window_dicts(300, devices=100, device_prefix="stuck-a", seed=21)))
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("stats", worker.run()))
+    # daemon + stop() in finally: a failing test must not leave a worker thread that keeps pytest alive
+    thread = threading.Thread(target=lambda: result.setdefault("stats", worker.run()), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not worker.consumer or not worker.consumer.assignment() or not worker._owned:
-        assert time.monotonic() < deadline, "never assigned"
-        time.sleep(0.2)
-    stuck = worker.consumer
-    make_stuck(worker)
-    send_json(kafka_producer, ingest_env.affect_topic,
-              list(window_dicts(300, devices=100, device_prefix="stuck-b", seed=22)))
-    thread.join(timeout=45)
-    assert not thread.is_alive(), "the worker never recovered its partitions"
+    try:
+        deadline = time.monotonic() + 60
+        # settle first: the first batch is ingested, so the group's start-up rebalances are over
+        while not worker._owned or worker.stats.affect_rows < 300:
+            assert time.monotonic() < deadline, "never assigned / first batch not ingested"
+            time.sleep(0.2)
+        stuck = worker.consumer
+        make_stuck(worker)
+        send_json(kafka_producer, ingest_env.affect_topic,
+                  list(window_dicts(300, devices=100, device_prefix="stuck-b", seed=22)))
+        thread.join(timeout=45)
+        assert not thread.is_alive(), "the worker never recovered its partitions"
+    finally:
+        worker.stop()
+        thread.join(timeout=20)
     assert worker.consumer is not stuck, "the watchdog did not replace the consumer"
     n = ingest_env.query("select count(*), count(distinct (device_id, window_start)) from affect_windows")[0]
     assert n == (600, 600)
@@ -52,27 +58,5 @@ def test_worker_rejoins_when_revoked_and_never_reassigned(ingest_env, kafka_prod
 
 
 def test_worker_rejoins_when_left_without_partitions(ingest_env, kafka_producer, monkeypatch):
-    from ingest import consume
-    from ingest.bench import window_dicts
-
-    monkeypatch.setattr(consume, "EMPTY_ASSIGNMENT_S", 3.0)
-    worker = consume.IngestWorker(ingest_env.settings, until_idle=3.0, install_signal_handlers=False,
-                                  create_topics=False)
-    first = list(window_dicts(300, devices=100, device_prefix="stuck-a", seed=21))
-    send_json(kafka_producer, ingest_env.affect_topic, first)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("stats", worker.run()))
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not worker.consumer or not worker.consumer.assignment():
-        assert time.monotonic() < deadline, "never assigned"
-        time.sleep(0.2)
-    stuck = worker.consumer
-    stuck.unsubscribe()  # the bug's end state: a member with no partitions that does not rejoin by itself
-    second = list(window_dicts(300, devices=100, device_prefix="stuck-b", seed=22))
-    send_json(kafka_producer, ingest_env.affect_topic, second)
-    thread.join(timeout=45)
-    assert not thread.is_alive(), "the worker never recovered its partitions"
-    assert worker.consumer is not stuck, "the watchdog did not replace the consumer"
-    n = ingest_env.query("select count(*), count(distinct (device_id, window_start)) from affect_windows")[0]
-    assert n == (600, 600)
+    """A member with no partitions at all that does not rejoin by itself."""
+    _run_until_stuck(ingest_env, kafka_producer, monkeypatch, lambda worker: worker.consumer.unsubscribe())
