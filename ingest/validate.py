@@ -7,6 +7,7 @@ detail naming the field and value, so that the dead-letter table can be queried 
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -48,6 +49,10 @@ class Reason(StrEnum):
     FUTURE_PERIOD = "future_period"
     FUTURE_REPORT = "future_report"
     COUNT_EXCEEDS_DENOMINATOR = "count_exceeds_denominator"
+    INVALID_UTF8 = "invalid_utf8"
+    TOO_DEEPLY_NESTED = "too_deeply_nested"
+    DUPLICATE_FIELD = "duplicate_field"
+    UNCLASSIFIED = "unclassified"  # a record-level failure nobody foresaw: the detail holds the exception
 
 
 REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
@@ -86,6 +91,88 @@ def classify_msgspec_error(message: str) -> Reason:
     if message.startswith(("Invalid enum value", "Expected `", "Number out of range", "Integer value out of range")):
         return Reason.VALUE_OUT_OF_RANGE
     return Reason.WRONG_TYPE
+
+
+def unclassified(exc: BaseException) -> Rejection:
+    """A record-level failure with no named reason: keep the exception text for the operator."""
+    return Rejection(Reason.UNCLASSIFIED, f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _decode_failure(raw: bytes, exc: Exception) -> Rejection:
+    """Name the reason a payload did not decode (the slow path: only rejected payloads get here)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return Rejection(Reason.INVALID_UTF8, f"not UTF-8: {bad.reason} at byte {bad.start}")
+    if isinstance(exc, RecursionError):
+        return Rejection(Reason.TOO_DEEPLY_NESTED, f"nesting deeper than the decoder allows ({len(raw)} bytes)")
+    if not isinstance(exc, msgspec.ValidationError):  # (ValidationError subclasses DecodeError)
+        return Rejection(Reason.BAD_JSON, str(exc)[:300])
+    msg = str(exc)
+    # msgspec validates while it parses: a truncated or malformed document can fail on a
+    # field type before the syntax error is reached. Only well-formed JSON gets a field reason.
+    try:
+        msgspec.json.decode(raw)
+    except RecursionError:  # e.g. {"quality": [[[[...]]]]}: the struct failed first, the document is too deep
+        return Rejection(Reason.TOO_DEEPLY_NESTED, f"nesting deeper than the decoder allows ({len(raw)} bytes)")
+    except msgspec.DecodeError as syntax:
+        if not str(syntax).startswith("Number out of range"):  # 1e999 is well-formed but out of range
+            return Rejection(Reason.BAD_JSON, str(syntax)[:300])
+    return Rejection(classify_msgspec_error(msg), msg[:300])
+
+
+def _keys_and_colons(obj) -> tuple[int, int]:
+    """Keys in a decoded JSON value and ':' characters inside its strings (keys and values)."""
+    keys = colons = 0
+    if type(obj) is dict:
+        for k, v in obj.items():
+            keys += 1
+            colons += k.count(":")
+            if type(v) is str:
+                colons += v.count(":")
+            elif type(v) is dict or type(v) is list:
+                k2, c2 = _keys_and_colons(v)
+                keys, colons = keys + k2, colons + c2
+    elif type(obj) is list:
+        for v in obj:
+            if type(v) is str:
+                colons += v.count(":")
+            elif type(v) is dict or type(v) is list:
+                k2, c2 = _keys_and_colons(v)
+                keys, colons = keys + k2, colons + c2
+    return keys, colons
+
+
+def _reject_duplicates(pairs: list) -> dict:
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise _Duplicate(k)
+        seen.add(k)
+    return dict(pairs)
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _duplicate_key(raw: bytes) -> str | None:
+    """A detail naming a key that occurs twice in one JSON object of ``raw``, else None.
+
+    msgspec (like most JSON parsers) silently keeps the last of duplicate keys. Fast exact check:
+    without escapes, every ':' of the document is either after a key or inside a string, so a
+    document has a repeated key iff it holds more ':' than its decoded keys and strings account for.
+    Escaped documents and documents that fail the count take the slow pass that names the key.
+    """
+    if b"\\" not in raw:
+        keys, colons = _keys_and_colons(msgspec.json.decode(raw))
+        if raw.count(b":") == keys + colons:
+            return None
+    try:
+        json.loads(raw, object_pairs_hook=_reject_duplicates)
+    except _Duplicate as dup:
+        return f"key {str(dup.args[0])[:64]!r} occurs twice in one object; the record is ambiguous"
+    return None
 
 
 def _region_ok(region: str) -> bool:
@@ -129,29 +216,23 @@ class Validator:
         if len(raw) > self.max_bytes:
             return Rejection(Reason.OVERSIZED_PAYLOAD, f"{len(raw)} bytes > max_message_bytes={self.max_bytes}")
         try:
-            return decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            msg = str(exc)
-            # msgspec validates while it parses: a truncated or malformed document can fail on a
-            # field type before the syntax error is reached. Only well-formed JSON gets a field reason.
-            try:
-                msgspec.json.decode(raw)
-            except msgspec.DecodeError as syntax:
-                if not str(syntax).startswith("Number out of range"):  # 1e999 is well-formed but out of range
-                    return Rejection(Reason.BAD_JSON, str(syntax)[:300])
-            return Rejection(classify_msgspec_error(msg), msg[:300])
-        except msgspec.DecodeError as exc:
-            return Rejection(Reason.BAD_JSON, str(exc)[:300])
-        except (UnicodeDecodeError, ValueError, OverflowError) as exc:  # pragma: no cover - defensive
-            return Rejection(Reason.BAD_JSON, f"{type(exc).__name__}: {exc}"[:300])
+            obj = decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+            return _decode_failure(raw, exc)
+        dup = _duplicate_key(raw)
+        return obj if dup is None else Rejection(Reason.DUPLICATE_FIELD, dup)
 
     # -- AffectWindow -----------------------------------------------------------------------
     def affect(self, raw: bytes | None) -> AffectWindow | Rejection:
-        w = self._decode(self._affect, raw)
-        if type(w) is not AffectWindow:
-            return w
-        problem = self.check_affect(w)
-        return w if problem is None else problem
+        """The window, or a Rejection; never raises (an unforeseen failure is ``unclassified``)."""
+        try:
+            w = self._decode(self._affect, raw)
+            if type(w) is not AffectWindow:
+                return w
+            problem = self.check_affect(w)
+            return w if problem is None else problem
+        except Exception as exc:
+            return unclassified(exc)
 
     def check_affect(self, w: AffectWindow) -> Rejection | None:
         if not _region_ok(w.region_id):
@@ -179,11 +260,14 @@ class Validator:
 
     # -- SymptomReport ----------------------------------------------------------------------
     def symptom(self, raw: bytes | None) -> SymptomReport | Rejection:
-        r = self._decode(self._symptom, raw)
-        if type(r) is not SymptomReport:
-            return r
-        problem = self.check_symptom(r)
-        return r if problem is None else problem
+        try:
+            r = self._decode(self._symptom, raw)
+            if type(r) is not SymptomReport:
+                return r
+            problem = self.check_symptom(r)
+            return r if problem is None else problem
+        except Exception as exc:
+            return unclassified(exc)
 
     def check_symptom(self, r: SymptomReport) -> Rejection | None:
         if r.region_id != NATIONAL_REGION and not _region_ok(r.region_id):
