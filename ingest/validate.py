@@ -121,26 +121,8 @@ def _decode_failure(raw: bytes, exc: Exception) -> Rejection:
     return Rejection(classify_msgspec_error(msg), msg[:300])
 
 
-def _keys_and_colons(obj) -> tuple[int, int]:
-    """Keys in a decoded JSON value and ':' characters inside its strings (keys and values)."""
-    keys = colons = 0
-    if type(obj) is dict:
-        for k, v in obj.items():
-            keys += 1
-            colons += k.count(":")
-            if type(v) is str:
-                colons += v.count(":")
-            elif type(v) is dict or type(v) is list:
-                k2, c2 = _keys_and_colons(v)
-                keys, colons = keys + k2, colons + c2
-    elif type(obj) is list:
-        for v in obj:
-            if type(v) is str:
-                colons += v.count(":")
-            elif type(v) is dict or type(v) is list:
-                k2, c2 = _keys_and_colons(v)
-                keys, colons = keys + k2, colons + c2
-    return keys, colons
+class _Duplicate(Exception):
+    pass
 
 
 def _reject_duplicates(pairs: list) -> dict:
@@ -152,27 +134,86 @@ def _reject_duplicates(pairs: list) -> dict:
     return dict(pairs)
 
 
-class _Duplicate(Exception):
-    pass
-
-
-def _duplicate_key(raw: bytes) -> str | None:
-    """A detail naming a key that occurs twice in one JSON object of ``raw``, else None.
-
-    msgspec (like most JSON parsers) silently keeps the last of duplicate keys. Fast exact check:
-    without escapes, every ':' of the document is either after a key or inside a string, so a
-    document has a repeated key iff it holds more ':' than its decoded keys and strings account for.
-    Escaped documents and documents that fail the count take the slow pass that names the key.
-    """
-    if b"\\" not in raw:
-        keys, colons = _keys_and_colons(msgspec.json.decode(raw))
-        if raw.count(b":") == keys + colons:
-            return None
+def _duplicate_key_slow(raw: bytes) -> str | None:
+    """Exact: re-parse with the stdlib, naming the first key that occurs twice in one object."""
     try:
         json.loads(raw, object_pairs_hook=_reject_duplicates)
     except _Duplicate as dup:
         return f"key {str(dup.args[0])[:64]!r} occurs twice in one object; the record is ambiguous"
+    except (ValueError, RecursionError):  # msgspec accepted it; nothing more to learn here
+        return None
     return None
+
+
+class _Shape:
+    """Token counts every well-formed record of one contract has, for the fast duplicate-key check.
+
+    msgspec (like most JSON parsers) silently keeps the last of duplicate keys. Without escapes, a
+    document's '"' characters are exactly 2 x (keys + string values). A record that decoded into the
+    contract has a fixed number of string values (its required str/date/enum-of-str fields; no
+    optional field is a string) and, if no key repeats, exactly its required keys plus the optional
+    keys it holds: those with a value are known present; one that decoded to None may be absent or
+    an explicit null, so only then is its quoted name looked up in the bytes (the lookup cannot be
+    fooled: without escapes a string value holding a quote is impossible, and a free-text value that
+    spells an optional key's name takes the slow path). Any repeated key breaks the equality; then
+    (and for escaped documents) the stdlib re-parse names the key.
+    """
+
+    def __init__(self, struct_type) -> None:
+        from msgspec import inspect as mi
+
+        self.required = 0
+        strings = 0
+        self.optional: list[tuple[bytes, str, str | None]] = []  # (quoted name, attribute, parent attribute)
+        self.free_text: list[str] = []
+        for f in mi.type_info(struct_type).fields:
+            t = f.type
+            if isinstance(t, mi.UnionType):
+                (t,) = [x for x in t.types if not isinstance(x, mi.NoneType)]
+            base = t.type if isinstance(t, mi.Metadata) else t
+            is_str = isinstance(base, (mi.StrType, mi.DateTimeType, mi.DateType)) or (
+                isinstance(base, mi.LiteralType) and all(isinstance(v, str) for v in base.values))
+            if f.required:
+                self.required += 1
+                strings += is_str
+                if isinstance(base, mi.StrType):  # a value that could spell an optional key's name
+                    self.free_text.append(f.name)
+                continue
+            assert not is_str, f"{f.name}: an optional string field needs another duplicate check"
+            self.optional.append((f'"{f.name}"'.encode(), f.name, None))
+            if isinstance(base, mi.StructType):  # nested object: all its keys are optional here
+                for sub in base.fields:
+                    assert not sub.required, f"{f.name}.{sub.name}: nested required fields are not counted"
+                    self.optional.append((f'"{sub.name}"'.encode(), sub.name, f.name))
+        self.optional_names = frozenset(name for _, name, _ in self.optional)
+        self.quotes_base = 2 * strings
+
+    def duplicate_key(self, raw: bytes, obj) -> str | None:
+        if b"\\" not in raw:  # (the hot path: plain loops and attribute reads)
+            keys = self.required
+            unsure = []
+            for quoted, name, parent in self.optional:
+                v = getattr(obj, name) if parent is None else getattr(getattr(obj, parent), name)
+                if v is None:
+                    unsure.append(quoted)
+                elif not isinstance(v, msgspec.Struct):
+                    keys += 1
+                elif any(getattr(v, n) is not None for n in v.__struct_fields__):
+                    keys += 1
+                else:
+                    unsure.append(quoted)
+            quotes = raw.count(b'"') - self.quotes_base
+            if quotes != 2 * keys:
+                for quoted in unsure:
+                    if quoted in raw:
+                        keys += 1
+            if quotes == 2 * keys:
+                for name in self.free_text:
+                    if getattr(obj, name) in self.optional_names:
+                        break
+                else:
+                    return None
+        return _duplicate_key_slow(raw)
 
 
 def _region_ok(region: str) -> bool:
@@ -189,6 +230,10 @@ def _utc(dt: datetime) -> bool:
     return dt.tzinfo is UTC or dt.utcoffset() == timedelta(0)
 
 
+_AFFECT_SHAPE = _Shape(AffectWindow)
+_SYMPTOM_SHAPE = _Shape(SymptomReport)
+
+
 class Validator:
     """Validates payloads for one batch; ``now`` is fixed per batch (call ``refresh()`` per batch)."""
 
@@ -201,6 +246,7 @@ class Validator:
         self.skew = timedelta(seconds=s.privacy.clock_skew_seconds)
         self._affect = msgspec.json.Decoder(AffectWindow)
         self._symptom = msgspec.json.Decoder(SymptomReport)
+        self._shapes = {self._affect: _AFFECT_SHAPE, self._symptom: _SYMPTOM_SHAPE}
         self._fixed_now = now
         self.refresh()
 
@@ -219,7 +265,7 @@ class Validator:
             obj = decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
             return _decode_failure(raw, exc)
-        dup = _duplicate_key(raw)
+        dup = self._shapes[decoder].duplicate_key(raw, obj)
         return obj if dup is None else Rejection(Reason.DUPLICATE_FIELD, dup)
 
     # -- AffectWindow -----------------------------------------------------------------------

@@ -125,6 +125,10 @@ AFFECT_CASES = [
     ("duplicate key, escaped", enc(good_window(model_version="a\"b"))[:-1] + b', "region_id": "36"}',
      Reason.DUPLICATE_FIELD),
     ("duplicate key, escaped name", enc(good_window())[:-1] + b', "\\u0072egion_id": "36"}', Reason.DUPLICATE_FIELD),
+    ("duplicate key, value spells an optional key", enc(without(good_window(model_version="dp_epsilon"), "dp_epsilon"))[:-1]
+     + b', "n_abstained": 3}', Reason.DUPLICATE_FIELD),
+    ("duplicate null key", enc(good_window())[:-1] + b', "dp_epsilon": null}', Reason.DUPLICATE_FIELD),
+    ("duplicate empty quality", enc(good_window(quality={}))[:-1] + b', "quality": {}}', Reason.DUPLICATE_FIELD),
     ("lone surrogate", enc(good_window()).replace(b'"affnet-1.2"', b'"\\ud800"'), Reason.BAD_JSON),
     ("below k", enc(good_window(n_observations=10)), Reason.BELOW_K_ANONYMITY),
     ("end before start", enc(good_window(window_end="2026-11-20T09:00:00Z")), Reason.WINDOW_END_BEFORE_START),
@@ -253,7 +257,8 @@ def test_raw_utf8_non_ascii_digits_are_rejected(v):
 
 def test_colons_and_escapes_in_values_are_not_duplicates(v):
     """The fast duplicate-key check counts ':' — colons and escapes inside strings must not trip it."""
-    for over in ({"model_version": "a:b::c"}, {"model_version": 'q"x'}, {"model_version": "caf\u00e9"},
+    for over in ({"model_version": "dp_epsilon"}, {"device_id": "snr_db_12"}, {"quality": {}},
+                 {"quality": {"lighting": None}}, {"model_version": "a:b::c"}, {"model_version": 'q"x'}, {"model_version": "caf\u00e9"},
                  {"window_start": "2026-11-20T10:00:00.000+00:00"}):
         raw = enc(good_window(**over))
         assert isinstance(v.affect(raw), AffectWindow), (over, v.affect(raw))
