@@ -65,7 +65,13 @@ def serve_metrics(port: int, snapshot: Callable[[], dict], host: str = "0.0.0.0"
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404, "only /metrics here")
                 return
-            body = prometheus_text(snapshot()).encode()
+            for attempt in range(3):  # the worker thread may resize a dict while we copy it
+                try:
+                    body = prometheus_text(snapshot()).encode()
+                    break
+                except RuntimeError:
+                    if attempt == 2:
+                        raise
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE)
             self.send_header("Content-Length", str(len(body)))
