@@ -268,17 +268,20 @@ class Validator:
         dup = self._shapes[decoder].duplicate_key(raw, obj)
         return obj if dup is None else Rejection(Reason.DUPLICATE_FIELD, dup)
 
+    def _validate(self, decoder: msgspec.json.Decoder, kind: type, check, raw: bytes | None):
+        try:
+            obj = self._decode(decoder, raw)
+            if type(obj) is not kind:
+                return obj
+            problem = check(obj)
+            return obj if problem is None else problem
+        except Exception as exc:
+            return unclassified(exc)
+
     # -- AffectWindow -----------------------------------------------------------------------
     def affect(self, raw: bytes | None) -> AffectWindow | Rejection:
         """The window, or a Rejection; never raises (an unforeseen failure is ``unclassified``)."""
-        try:
-            w = self._decode(self._affect, raw)
-            if type(w) is not AffectWindow:
-                return w
-            problem = self.check_affect(w)
-            return w if problem is None else problem
-        except Exception as exc:
-            return unclassified(exc)
+        return self._validate(self._affect, AffectWindow, self.check_affect, raw)
 
     def check_affect(self, w: AffectWindow) -> Rejection | None:
         if not _region_ok(w.region_id):
@@ -306,14 +309,7 @@ class Validator:
 
     # -- SymptomReport ----------------------------------------------------------------------
     def symptom(self, raw: bytes | None) -> SymptomReport | Rejection:
-        try:
-            r = self._decode(self._symptom, raw)
-            if type(r) is not SymptomReport:
-                return r
-            problem = self.check_symptom(r)
-            return r if problem is None else problem
-        except Exception as exc:
-            return unclassified(exc)
+        return self._validate(self._symptom, SymptomReport, self.check_symptom, raw)
 
     def check_symptom(self, r: SymptomReport) -> Rejection | None:
         if r.region_id != NATIONAL_REGION and not _region_ok(r.region_id):

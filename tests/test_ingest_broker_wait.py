@@ -5,23 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-
 import pytest
 
+from tests.test_ingest_codecs import _wait
 from tests.test_validate import good_window
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
-
-
-def _wait(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_storage_format_accepts_a_cluster_id_starting_with_a_dash(tmp_path, monkeypatch):
