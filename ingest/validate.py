@@ -8,6 +8,7 @@ detail naming the field and value, so that the dead-letter table can be queried 
 from __future__ import annotations
 
 import json
+import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -149,14 +150,13 @@ class _Shape:
     """Token counts every well-formed record of one contract has, for the fast duplicate-key check.
 
     msgspec (like most JSON parsers) silently keeps the last of duplicate keys. Without escapes, a
-    document's '"' characters are exactly 2 x (keys + string values). A record that decoded into the
-    contract has a fixed number of string values (its required str/date/enum-of-str fields; no
-    optional field is a string) and, if no key repeats, exactly its required keys plus the optional
-    keys it holds: those with a value are known present; one that decoded to None may be absent or
-    an explicit null, so only then is its quoted name looked up in the bytes (the lookup cannot be
-    fooled: without escapes a string value holding a quote is impossible, and a free-text value that
-    spells an optional key's name takes the slow path). Any repeated key breaks the equality; then
-    (and for escaped documents) the stdlib re-parse names the key.
+    document's '"' characters are exactly 2 x (keys + string values), and a record that decoded into
+    the contract has a fixed number of string values (its required str/date/enum-of-str fields; no
+    optional field is a string) and all its required keys: so the quote count gives the number of
+    optional keys including repeats. Without repeats that equals the number of optional key names
+    that occur quoted in the bytes (exact: without escapes no string value holds a quote, and a
+    free-text value spelling an optional key's name takes the slow path). Otherwise, and for escaped
+    documents, the stdlib re-parse names the repeated key.
     """
 
     def __init__(self, struct_type) -> None:
@@ -165,7 +165,7 @@ class _Shape:
         self.required = 0
         strings = 0
         self.optional: list[tuple[bytes, str, str | None]] = []  # (quoted name, attribute, parent attribute)
-        self.free_text: list[str] = []
+        free_text: list[str] = []
         for f in mi.type_info(struct_type).fields:
             t = f.type
             if isinstance(t, mi.UnionType):
@@ -177,7 +177,7 @@ class _Shape:
                 self.required += 1
                 strings += is_str
                 if isinstance(base, mi.StrType):  # a value that could spell an optional key's name
-                    self.free_text.append(f.name)
+                    free_text.append(f.name)
                 continue
             assert not is_str, f"{f.name}: an optional string field needs another duplicate check"
             self.optional.append((f'"{f.name}"'.encode(), f.name, None))
@@ -185,34 +185,20 @@ class _Shape:
                 for sub in base.fields:
                     assert not sub.required, f"{f.name}.{sub.name}: nested required fields are not counted"
                     self.optional.append((f'"{sub.name}"'.encode(), sub.name, f.name))
+        self.optional_quoted = tuple(quoted for quoted, _, _ in self.optional)
         self.optional_names = frozenset(name for _, name, _ in self.optional)
+        self.free_text = operator.attrgetter(*free_text)  # -> tuple of the values (>= 2 fields per contract)
         self.quotes_base = 2 * strings
 
     def duplicate_key(self, raw: bytes, obj) -> str | None:
-        if b"\\" not in raw:  # (the hot path: plain loops and attribute reads)
-            keys = self.required
-            unsure = []
-            for quoted, name, parent in self.optional:
-                v = getattr(obj, name) if parent is None else getattr(getattr(obj, parent), name)
-                if v is None:
-                    unsure.append(quoted)
-                elif not isinstance(v, msgspec.Struct):
-                    keys += 1
-                elif any(getattr(v, n) is not None for n in v.__struct_fields__):
-                    keys += 1
-                else:
-                    unsure.append(quoted)
-            quotes = raw.count(b'"') - self.quotes_base
-            if quotes != 2 * keys:
-                for quoted in unsure:
-                    if quoted in raw:
-                        keys += 1
-            if quotes == 2 * keys:
-                for name in self.free_text:
-                    if getattr(obj, name) in self.optional_names:
-                        break
-                else:
-                    return None
+        if b"\\" not in raw:  # the hot path: a handful of C calls, no Python loop per key
+            extra = (raw.count(b'"') - self.quotes_base) // 2 - self.required  # optional keys, repeats included
+            if extra == 0:
+                return None
+            if (0 < extra <= len(self.optional_quoted)
+                    and sum(map(raw.__contains__, self.optional_quoted)) == extra
+                    and self.optional_names.isdisjoint(self.free_text(obj))):
+                return None
         return _duplicate_key_slow(raw)
 
 
