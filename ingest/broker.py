@@ -92,7 +92,10 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def _cluster_id() -> str:
-    """A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints)."""
+    """A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints).
+
+    About one id in 32 starts with ``-``: pass it as ``--cluster-id=<id>`` so kafka-storage never
+    reads it as an option."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
@@ -228,7 +231,7 @@ class LocalBroker:
     def _format_storage(self, config: Path) -> None:
         if (self.log_dir / "meta.properties").exists():
             return
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config))
+        cmd = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}", "-c", str(config))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BrokerError(f"kafka storage format failed: {(proc.stdout + proc.stderr).strip()[-400:]}")

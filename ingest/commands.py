@@ -75,20 +75,43 @@ def broker_status(directory: Path = typer.Option(None, "--dir", help="State dir 
         raise typer.Exit(3)
 
 
+ingest_app = typer.Typer(help="Consume both topics into the warehouse, exactly once (`ingest status`: lag, "
+                         "rows/s, dead letters, stuck partitions).", invoke_without_command=True)
+
+
+@ingest_app.callback()
 def ingest(
+    ctx: typer.Context,
     until_idle: float = typer.Option(None, help="Exit once the topics are drained and idle for this many seconds."),
     max_batch: int = typer.Option(None, help="Max records per warehouse transaction (default settings.kafka.batch_max_records)."),
     max_seconds: float = typer.Option(None, help="Max age of a batch before it is committed (default settings.kafka.batch_max_seconds)."),
     bootstrap: str = typer.Option(None, help="Override settings.kafka.bootstrap_servers."),
     group: str = typer.Option(None, help="Override settings.kafka.group_id."),
     instance_id: str = typer.Option(None, help="Static group membership id (fast restarts after a crash)."),
+    metrics_port: int = typer.Option(None, help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (0 = any free port)."),
 ) -> None:
     """Consume both topics into the warehouse, exactly once; bad records go to dead_letters."""
+    if ctx.invoked_subcommand is not None:
+        return
     from ingest.consume import IngestWorker
 
     stats = IngestWorker(until_idle=until_idle, max_batch=max_batch, max_seconds=max_seconds, bootstrap=bootstrap,
-                         group_id=group, instance_id=instance_id).run()
+                         group_id=group, instance_id=instance_id, metrics_port=metrics_port).run()
     typer.echo(json.dumps(stats.as_dict()))
+
+
+@ingest_app.command("status")
+def ingest_status(
+    group: str = typer.Option(None, help="Consumer group (default settings.kafka.group_id)."),
+    bootstrap: str = typer.Option(None, help="Override settings.kafka.bootstrap_servers."),
+) -> None:
+    """Lag per partition, rows/s, dead letters by reason, last commit, stuck partitions (last line JSON)."""
+    from affectwatch.settings import get_settings
+    from ingest.status import collect_status, render_status
+
+    st = collect_status(get_settings(), group=group, bootstrap=bootstrap)
+    typer.echo(render_status(st))
+    typer.echo(json.dumps(st, default=str))
 
 
 def bench_ingest(
@@ -109,5 +132,5 @@ def bench_ingest(
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands to the `affectwatch` app and its `bench` group."""
     app.add_typer(broker_app, name="broker")
-    app.command("ingest")(ingest)
+    app.add_typer(ingest_app, name="ingest")
     bench_app.command("ingest")(bench_ingest)

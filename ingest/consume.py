@@ -11,7 +11,9 @@ SIGTERM/SIGINT: finish and commit the current batch, leave the group, exit 0.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import signal
 import threading
 import time
@@ -37,6 +39,7 @@ PROGRESS_EVERY_S = 5.0
 # never finishes it) and does not recover by itself. Legitimate rebalances here end within seconds; with
 # more workers than partitions an idle member is legitimate and simply re-joins every EMPTY_ASSIGNMENT_S.
 EMPTY_ASSIGNMENT_S = 30.0
+BROKER_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waiting for a broker that is not up (yet)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class WorkerStats:
     duplicates: int = 0
     dead_letters: int = 0
     batches: int = 0
+    dead_by_reason: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def add(self, r: BatchResult) -> None:
@@ -56,6 +60,8 @@ class WorkerStats:
         self.duplicates += r.n_duplicates
         self.dead_letters += r.n_dead_letters
         self.batches += 1
+        for d in r.dead:
+            self.dead_by_reason[d.reason] = self.dead_by_reason.get(d.reason, 0) + 1
 
     def as_dict(self) -> dict:
         secs = max(time.monotonic() - self.started, 1e-9)
@@ -106,6 +112,7 @@ class IngestWorker:
         create_topics: bool = True,
         install_signal_handlers: bool = True,
         db_threads: int | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.s = settings or get_settings()
         self.until_idle = until_idle
@@ -135,6 +142,14 @@ class IngestWorker:
         self._owned: set = set()  # partitions handed to us by the last on_assigned, cleared by on_revoked
         self.con = None
         self._dlq = None
+        self.metrics_port = metrics_port
+        self.metrics_server = None
+        self.state = "starting"  # starting | waiting_for_broker | consuming | stopped
+        self.worker_id = instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._stuck: dict[tuple[str, int], dict] = {}  # partitions parked because they cannot be read
+        self._rows_per_s = 0.0
+        self._last_commit_unix: float | None = None
+        self._last_poll_error = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def stop(self, *_args) -> None:
@@ -149,12 +164,24 @@ class IngestWorker:
             signal.signal(signal.SIGINT, self.stop)
         self.con = connect(self.s, threads=self.db_threads)
         migrate(self.con)
+        from ingest.status import workers_dir
+
+        self._status_path = workers_dir(self.s) / f"{self.group}.{self.worker_id}.json"
+        if self.metrics_port is not None:
+            from ingest.metrics import serve_metrics
+
+            self.metrics_server = serve_metrics(self.metrics_port, self.snapshot)
+            log.info("metrics endpoint up", url=f"http://0.0.0.0:{self.metrics_server.server_port}/metrics")
         if self.create_topics:
             self._ensure_topics()
         cfg = consumer_config(self.s, self.max_batch, group_id=self.group, instance_id=self.instance_id,
                               bootstrap=self.bootstrap)
         self._consumer_cfg = cfg
         self._new_consumer()
+        if self._stop.is_set():  # stopped while waiting for the broker
+            self._shutdown_quietly()
+            return self.stats
+        self.state = "consuming"
         writer = threading.Thread(target=self._writer_loop, name="warehouse-writer", daemon=True)
         writer.start()
         log.info("ingest worker started", group=self.group, topics=[self.affect_topic, self.symptom_topic],
@@ -174,16 +201,43 @@ class IngestWorker:
                 log.warning("consumer close failed", error=str(exc))
             if self._dlq is not None:
                 self._dlq.close(timeout=5)
-            self.con.close()
+            self._shutdown_quietly()
         log.info("ingest worker stopped", **self.stats.as_dict())
         if self._writer_error is not None:
             raise self._writer_error
         return self.stats
 
-    def _new_consumer(self) -> None:
-        from kafka import KafkaConsumer
+    def _shutdown_quietly(self) -> None:
+        self.state = "stopped"
+        self.con.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        try:
+            self._status_path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
-        self.consumer = KafkaConsumer(**self._consumer_cfg)
+    def _new_consumer(self) -> None:
+        """A consumer subscribed to both topics; waits (with backoff) while the broker cannot be reached."""
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        attempt = 0
+        while True:
+            try:
+                self.consumer = KafkaConsumer(**self._consumer_cfg)
+                break
+            except KafkaError as exc:  # NoBrokersAvailable, KafkaTimeoutError("Unable to bootstrap"), ...
+                wait = BROKER_BACKOFF_S[min(attempt, len(BROKER_BACKOFF_S) - 1)]
+                attempt += 1
+                self.state = "waiting_for_broker"
+                log.warning("waiting for the Kafka broker", bootstrap=self._consumer_cfg["bootstrap_servers"],
+                            attempt=attempt, retry_in_s=wait, error=f"{type(exc).__name__}: {exc}"[:200])
+                self._write_status()
+                if self._stop.wait(wait):
+                    return
+        if attempt:
+            log.info("Kafka broker reachable", attempts=attempt)
         self._await_metadata()
         self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
         self._owned = set()
@@ -256,8 +310,9 @@ class IngestWorker:
             try:
                 records = self.consumer.poll(timeout_ms=poll_ms, max_records=self.max_batch)
             except KafkaError as exc:
-                log.warning("kafka poll failed; retrying", error=str(exc)[:300])
-                time.sleep(1.0)
+                if not self._park_unreadable(exc):
+                    log.warning("kafka poll failed; retrying", error=_error_text(exc))
+                    self._stop.wait(1.0)
                 continue
             if records:
                 self._validator.refresh()  # "now" for the future-window rule, once per poll
@@ -277,6 +332,39 @@ class IngestWorker:
                 break
             self._watch_group()
             self._progress()
+
+    def _park_unreadable(self, exc: Exception) -> bool:
+        """Pause the partition whose record batch cannot be read (codec unknown to this client, corrupt
+        batch), so the other partitions keep flowing; it stays visible as stuck (log, status, metrics)
+        until the worker restarts with a client that can read it. False when no partition is to blame."""
+        from kafka.errors import CorruptRecordError, UnsupportedCodecError
+
+        if not isinstance(exc, (UnsupportedCodecError, CorruptRecordError)):
+            return False
+        fetcher = getattr(self.consumer, "_fetcher", None)
+        meta = getattr(fetcher, "_next_in_line_exception_metadata", None)
+        part = getattr(fetcher, "_next_partition_records", None)
+        tp = meta.partition if meta is not None else getattr(part, "topic_partition", None)
+        if tp is None:
+            return False
+        try:
+            offset = self.consumer.position(tp, timeout_ms=5000)
+        except Exception:
+            offset = getattr(part, "next_fetch_offset", None)
+        self.consumer.pause(tp)
+        if fetcher is not None:  # drop the unreadable data this client still holds for it
+            if meta is not None:
+                fetcher._next_in_line_exception_metadata = None
+            if part is not None and part.topic_partition == tp:
+                part.drain()
+                fetcher._next_partition_records = None
+        entry = {"topic": tp.topic, "partition": tp.partition, "offset": offset,
+                 "error": _error_text(exc), "since": time.time()}
+        self._stuck[(tp.topic, tp.partition)] = entry
+        log.error("partition stuck: its records cannot be read; other partitions keep flowing",
+                  topic=tp.topic, partition=tp.partition, offset=offset, error=entry["error"])
+        self._write_status()
+        return True
 
     def _add(self, topic: str, partition: int, msgs: list) -> None:
         """Validate one partition's records into the pending batch (the hot path)."""
@@ -352,6 +440,7 @@ class IngestWorker:
         while self._results:
             r = self._results.popleft()
             self.stats.add(r)
+            self._last_commit_unix = time.time()
             if r.dead and self.s.kafka.dlq_topic:
                 self._to_dlq(r)
             assigned = self.consumer.assignment() if self.consumer else set()
@@ -432,10 +521,34 @@ class IngestWorker:
         rate = (self.stats.messages - msgs0) / max(now - t0, 1e-9)
         self._progress_mark = (self.stats.messages, now)
         self._last_progress = now
+        self._rows_per_s = round(rate, 1)
+        self._write_status()
         log.info("ingest progress", rows_per_s=round(rate, 1), messages=self.stats.messages,
                  affect_rows=self.stats.affect_rows, symptom_rows=self.stats.symptom_rows,
                  duplicates=self.stats.duplicates, dead_letters=self.stats.dead_letters,
                  lag=dict(self._lag), pending=self._batch.n_messages)
+
+    def snapshot(self) -> dict:
+        """This worker's state for ``affectwatch ingest status`` and ``/metrics`` (see ingest.status)."""
+        st = self.stats
+        return {
+            "worker": self.worker_id, "group": self.group, "state": self.state, "pid": os.getpid(),
+            "metrics_port": self.metrics_server.server_port if self.metrics_server else None,
+            "owned": sorted(f"{tp.topic}[{tp.partition}]" for tp in self._owned),
+            "lag": dict(self._lag), "rows_per_s": self._rows_per_s, "messages": st.messages,
+            "affect_rows": st.affect_rows, "symptom_rows": st.symptom_rows, "duplicates": st.duplicates,
+            "dead_letters": st.dead_letters, "dead_by_reason": dict(st.dead_by_reason),
+            "last_commit_unix": self._last_commit_unix, "stuck": list(self._stuck.values()),
+            "updated_at": time.time(),
+        }
+
+    def _write_status(self) -> None:
+        from ingest.status import write_snapshot
+
+        try:
+            write_snapshot(self._status_path, self.snapshot())
+        except OSError as exc:  # status is best effort; ingest goes on
+            log.debug("status file not written", error=str(exc)[:200])
 
     # -- rebalance -------------------------------------------------------------------------
     def on_revoked(self, revoked) -> None:
@@ -448,6 +561,8 @@ class IngestWorker:
 
     def on_assigned(self, assigned) -> None:
         self._owned = set(assigned)
+        # a new assignment resumes every partition: a still-unreadable one is parked again on its first fetch
+        self._stuck = {k: v for k, v in self._stuck.items() if TopicPartition(*k) in self._owned}
         self._drain()
         # the writer thread is idle after _drain(), so the connection is free
         stored = stored_offsets(self.con, self.group, sorted({tp.topic for tp in assigned}))
@@ -462,6 +577,13 @@ class IngestWorker:
             self.consumer.seek_to_beginning(*fresh)
         log.info("partitions assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
                  from_warehouse={f"{t}[{p}]": o for (t, p), o in stored.items()}, from_earliest=len(fresh))
+
+
+def _error_text(exc: BaseException) -> str:
+    """'<Type>: <message>' once (kafka-python's errors already start with their class name)."""
+    text = str(exc)
+    name = type(exc).__name__
+    return (text if text.startswith(name) else f"{name}: {text}")[:300]
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -21,13 +21,23 @@ UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 SignedUnit = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0.0)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
-DeviceId = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-RegionId = Annotated[str, msgspec.Meta(min_length=2, max_length=16)]
+# Identifier patterns are ASCII-only ([0-9], never \d: "٠٦" is not a FIPS code) and exact: msgspec and
+# Python's jsonschema use re.search, where "$" also matches before a trailing newline, so every pattern
+# ends with "$(?!\n)" (the lookahead is a no-op for ECMA-262 validators, where "$" is the end already).
+_END = r"$(?!\n)"
+_REGION_FORMS = "[0-9]{2}|[0-9]{5}|8[0-9a-f]{14}"  # state FIPS, county FIPS, H3 cell
+REGION_PATTERN = rf"^(?:{_REGION_FORMS}){_END}"
+SYMPTOM_REGION_PATTERN = rf"^(?:US|{_REGION_FORMS}){_END}"  # symptom series may also be national
+DeviceId = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=rf"^[A-Za-z0-9_-]+{_END}")]
+RegionId = Annotated[str, msgspec.Meta(min_length=2, max_length=15, pattern=REGION_PATTERN,
+                                       description="2-digit state FIPS, 5-digit county FIPS or H3 cell (res <= 7)")]
+SymptomRegionId = Annotated[str, msgspec.Meta(min_length=2, max_length=15, pattern=SYMPTOM_REGION_PATTERN,
+                                              description="'US', state/county FIPS or H3 cell (res <= 7)")]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 # RFC 3339 requires an offset: naive timestamps are rejected (DESIGN.md: "RFC 3339 UTC").
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
-REGION_RE = re.compile(r"^(\d{2}|\d{5}|8[0-9a-f]{14})$")
+REGION_RE = re.compile(REGION_PATTERN)
 
 
 class Quality(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -47,8 +57,11 @@ class AffectWindow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     site_type: SiteType
     window_start: Timestamp
     window_end: Timestamp
-    n_observations: NonNegInt
-    n_abstained: NonNegInt
+    n_observations: Annotated[int, msgspec.Meta(ge=0, description=(
+        "Observations the on-device model scored; abstentions are excluded (they are counted in n_abstained). "
+        "Must be >= k_min (default 11)."))]
+    n_abstained: Annotated[int, msgspec.Meta(ge=0, description=(
+        "Further observations the on-device model refused to score (low confidence); not part of n_observations."))]
     valence_mean: SignedUnit
     arousal_mean: SignedUnit
     valence_sd: NonNegFloat
@@ -65,8 +78,8 @@ class SymptomReport(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     """Syndromic count for one region, syndrome and period (a day or an MMWR week)."""
 
     schema_version: Literal[1]
-    region_id: RegionId
-    syndrome: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
+    region_id: SymptomRegionId
+    syndrome: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=rf"^[a-z0-9_]+{_END}")]
     period_start: date
     period_end: date
     count: NonNegInt

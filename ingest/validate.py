@@ -7,6 +7,8 @@ detail naming the field and value, so that the dead-letter table can be queried 
 """
 from __future__ import annotations
 
+import json
+import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -48,6 +50,10 @@ class Reason(StrEnum):
     FUTURE_PERIOD = "future_period"
     FUTURE_REPORT = "future_report"
     COUNT_EXCEEDS_DENOMINATOR = "count_exceeds_denominator"
+    INVALID_UTF8 = "invalid_utf8"
+    TOO_DEEPLY_NESTED = "too_deeply_nested"
+    DUPLICATE_FIELD = "duplicate_field"
+    UNCLASSIFIED = "unclassified"  # a record-level failure nobody foresaw: the detail holds the exception
 
 
 REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
@@ -88,6 +94,114 @@ def classify_msgspec_error(message: str) -> Reason:
     return Reason.WRONG_TYPE
 
 
+def unclassified(exc: BaseException) -> Rejection:
+    """A record-level failure with no named reason: keep the exception text for the operator."""
+    return Rejection(Reason.UNCLASSIFIED, f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _decode_failure(raw: bytes, exc: Exception) -> Rejection:
+    """Name the reason a payload did not decode (the slow path: only rejected payloads get here)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return Rejection(Reason.INVALID_UTF8, f"not UTF-8: {bad.reason} at byte {bad.start}")
+    if isinstance(exc, RecursionError):
+        return Rejection(Reason.TOO_DEEPLY_NESTED, f"nesting deeper than the decoder allows ({len(raw)} bytes)")
+    if not isinstance(exc, msgspec.ValidationError):  # (ValidationError subclasses DecodeError)
+        return Rejection(Reason.BAD_JSON, str(exc)[:300])
+    msg = str(exc)
+    # msgspec validates while it parses: a truncated or malformed document can fail on a
+    # field type before the syntax error is reached. Only well-formed JSON gets a field reason.
+    try:
+        msgspec.json.decode(raw)
+    except RecursionError:  # e.g. {"quality": [[[[...]]]]}: the struct failed first, the document is too deep
+        return Rejection(Reason.TOO_DEEPLY_NESTED, f"nesting deeper than the decoder allows ({len(raw)} bytes)")
+    except msgspec.DecodeError as syntax:
+        if not str(syntax).startswith("Number out of range"):  # 1e999 is well-formed but out of range
+            return Rejection(Reason.BAD_JSON, str(syntax)[:300])
+    return Rejection(classify_msgspec_error(msg), msg[:300])
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _reject_duplicates(pairs: list) -> dict:
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise _Duplicate(k)
+        seen.add(k)
+    return dict(pairs)
+
+
+def _duplicate_key_slow(raw: bytes) -> str | None:
+    """Exact: re-parse with the stdlib, naming the first key that occurs twice in one object."""
+    try:
+        json.loads(raw, object_pairs_hook=_reject_duplicates)
+    except _Duplicate as dup:
+        return f"key {str(dup.args[0])[:64]!r} occurs twice in one object; the record is ambiguous"
+    except (ValueError, RecursionError):  # msgspec accepted it; nothing more to learn here
+        return None
+    return None
+
+
+class _Shape:
+    """Token counts every well-formed record of one contract has, for the fast duplicate-key check.
+
+    msgspec (like most JSON parsers) silently keeps the last of duplicate keys. Without escapes, a
+    document's '"' characters are exactly 2 x (keys + string values), and a record that decoded into
+    the contract has a fixed number of string values (its required str/date/enum-of-str fields; no
+    optional field is a string) and all its required keys: so the quote count gives the number of
+    optional keys including repeats. Without repeats that equals the number of optional key names
+    that occur quoted in the bytes (exact: without escapes no string value holds a quote, and a
+    free-text value spelling an optional key's name takes the slow path). Otherwise, and for escaped
+    documents, the stdlib re-parse names the repeated key.
+    """
+
+    def __init__(self, struct_type) -> None:
+        from msgspec import inspect as mi
+
+        self.required = 0
+        strings = 0
+        self.optional: list[tuple[bytes, str, str | None]] = []  # (quoted name, attribute, parent attribute)
+        free_text: list[str] = []
+        for f in mi.type_info(struct_type).fields:
+            t = f.type
+            if isinstance(t, mi.UnionType):
+                (t,) = [x for x in t.types if not isinstance(x, mi.NoneType)]
+            base = t.type if isinstance(t, mi.Metadata) else t
+            is_str = isinstance(base, (mi.StrType, mi.DateTimeType, mi.DateType)) or (
+                isinstance(base, mi.LiteralType) and all(isinstance(v, str) for v in base.values))
+            if f.required:
+                self.required += 1
+                strings += is_str
+                if isinstance(base, mi.StrType):  # a value that could spell an optional key's name
+                    free_text.append(f.name)
+                continue
+            assert not is_str, f"{f.name}: an optional string field needs another duplicate check"
+            self.optional.append((f'"{f.name}"'.encode(), f.name, None))
+            if isinstance(base, mi.StructType):  # nested object: all its keys are optional here
+                for sub in base.fields:
+                    assert not sub.required, f"{f.name}.{sub.name}: nested required fields are not counted"
+                    self.optional.append((f'"{sub.name}"'.encode(), sub.name, f.name))
+        self.optional_quoted = tuple(quoted for quoted, _, _ in self.optional)
+        self.optional_names = frozenset(name for _, name, _ in self.optional)
+        self.free_text = operator.attrgetter(*free_text)  # -> tuple of the values (>= 2 fields per contract)
+        self.quotes_base = 2 * strings
+
+    def duplicate_key(self, raw: bytes, obj) -> str | None:
+        if b"\\" not in raw:  # the hot path: a handful of C calls, no Python loop per key
+            extra = (raw.count(b'"') - self.quotes_base) // 2 - self.required  # optional keys, repeats included
+            if extra == 0:
+                return None
+            if (0 < extra <= len(self.optional_quoted)
+                    and sum(map(raw.__contains__, self.optional_quoted)) == extra
+                    and self.optional_names.isdisjoint(self.free_text(obj))):
+                return None
+        return _duplicate_key_slow(raw)
+
+
 def _region_ok(region: str) -> bool:
     if not REGION_RE.match(region):
         return False
@@ -102,6 +216,10 @@ def _utc(dt: datetime) -> bool:
     return dt.tzinfo is UTC or dt.utcoffset() == timedelta(0)
 
 
+_AFFECT_SHAPE = _Shape(AffectWindow)
+_SYMPTOM_SHAPE = _Shape(SymptomReport)
+
+
 class Validator:
     """Validates payloads for one batch; ``now`` is fixed per batch (call ``refresh()`` per batch)."""
 
@@ -114,6 +232,7 @@ class Validator:
         self.skew = timedelta(seconds=s.privacy.clock_skew_seconds)
         self._affect = msgspec.json.Decoder(AffectWindow)
         self._symptom = msgspec.json.Decoder(SymptomReport)
+        self._shapes = {self._affect: _AFFECT_SHAPE, self._symptom: _SYMPTOM_SHAPE}
         self._fixed_now = now
         self.refresh()
 
@@ -129,29 +248,26 @@ class Validator:
         if len(raw) > self.max_bytes:
             return Rejection(Reason.OVERSIZED_PAYLOAD, f"{len(raw)} bytes > max_message_bytes={self.max_bytes}")
         try:
-            return decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            msg = str(exc)
-            # msgspec validates while it parses: a truncated or malformed document can fail on a
-            # field type before the syntax error is reached. Only well-formed JSON gets a field reason.
-            try:
-                msgspec.json.decode(raw)
-            except msgspec.DecodeError as syntax:
-                if not str(syntax).startswith("Number out of range"):  # 1e999 is well-formed but out of range
-                    return Rejection(Reason.BAD_JSON, str(syntax)[:300])
-            return Rejection(classify_msgspec_error(msg), msg[:300])
-        except msgspec.DecodeError as exc:
-            return Rejection(Reason.BAD_JSON, str(exc)[:300])
-        except (UnicodeDecodeError, ValueError, OverflowError) as exc:  # pragma: no cover - defensive
-            return Rejection(Reason.BAD_JSON, f"{type(exc).__name__}: {exc}"[:300])
+            obj = decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+            return _decode_failure(raw, exc)
+        dup = self._shapes[decoder].duplicate_key(raw, obj)
+        return obj if dup is None else Rejection(Reason.DUPLICATE_FIELD, dup)
+
+    def _validate(self, decoder: msgspec.json.Decoder, kind: type, check, raw: bytes | None):
+        try:
+            obj = self._decode(decoder, raw)
+            if type(obj) is not kind:
+                return obj
+            problem = check(obj)
+            return obj if problem is None else problem
+        except Exception as exc:
+            return unclassified(exc)
 
     # -- AffectWindow -----------------------------------------------------------------------
     def affect(self, raw: bytes | None) -> AffectWindow | Rejection:
-        w = self._decode(self._affect, raw)
-        if type(w) is not AffectWindow:
-            return w
-        problem = self.check_affect(w)
-        return w if problem is None else problem
+        """The window, or a Rejection; never raises (an unforeseen failure is ``unclassified``)."""
+        return self._validate(self._affect, AffectWindow, self.check_affect, raw)
 
     def check_affect(self, w: AffectWindow) -> Rejection | None:
         if not _region_ok(w.region_id):
@@ -179,11 +295,7 @@ class Validator:
 
     # -- SymptomReport ----------------------------------------------------------------------
     def symptom(self, raw: bytes | None) -> SymptomReport | Rejection:
-        r = self._decode(self._symptom, raw)
-        if type(r) is not SymptomReport:
-            return r
-        problem = self.check_symptom(r)
-        return r if problem is None else problem
+        return self._validate(self._symptom, SymptomReport, self.check_symptom, raw)
 
     def check_symptom(self, r: SymptomReport) -> Rejection | None:
         if r.region_id != NATIONAL_REGION and not _region_ok(r.region_id):

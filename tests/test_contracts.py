@@ -142,3 +142,30 @@ def test_contract_round_trips_into_warehouse_columns(warehouse):
     assert got[:3] == ("06", 0.9, None)
     assert got[3].astimezone(timezone.utc) == datetime(2023, 1, 7, 10, tzinfo=timezone.utc)
     assert date(2023, 1, 7) == got[3].astimezone(timezone.utc).date()
+
+
+@pytest.mark.parametrize("field,value", [
+    ("region_id", "06\n"), ("region_id", "٠٦"), ("region_id", "06 "), ("region_id", "US"),
+    ("device_id", "a1b2c3d4e5f60718\n"), ("device_id", "a1b2c3d4e5f6071é"),
+])
+def test_json_schema_identifiers_are_exact_and_ascii(field, value):
+    """The committed schemas reject what the worker rejects, in Python's re.search-based validators too."""
+    schema = _schema("affect_window.v1")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(_valid_window() | {field: value}, schema)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(_valid_window() | {field: value}, contracts.AffectWindow)
+
+
+def test_symptom_schema_allows_national_region_only_there():
+    report = {"schema_version": 1, "region_id": "US", "syndrome": "ili", "period_start": "2023-01-01",
+              "period_end": "2023-01-07", "count": 12, "source": "essence", "reported_at": "2023-01-10T00:00:00Z"}
+    jsonschema.validate(report, _schema("symptom_report.v1"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report | {"region_id": "US\n"}, _schema("symptom_report.v1"))
+
+
+def test_schema_documents_that_abstentions_are_not_observations():
+    props = _schema("affect_window.v1")["$defs"]["AffectWindow"]["properties"]
+    assert "abstentions are excluded" in props["n_observations"]["description"]
+    assert "not part of n_observations" in props["n_abstained"]["description"]

@@ -28,7 +28,13 @@ def _affect_cases(now: datetime) -> list[tuple[str, bytes, str]]:
 
     return [
         ("bad_json", b'{"schema_version": 1, "device_id": ', "truncated"),
-        ("bad_json", b"\x00\x9f\x92\x96 not json", "binary"),
+        ("invalid_utf8", b"\x00\x9f\x92\x96 not json", "binary"),
+        ("too_deeply_nested", b"[" * 1000 + b"]" * 1000, "2,000 bytes of nested arrays (was a poison message)"),
+        ("too_deeply_nested", b'{"quality": ' + b"[" * 3000, "unclosed nesting inside an object"),
+        ("bad_region_id", w(region_id="06\n"), "region + trailing newline"),
+        ("bad_region_id", json.dumps(good_window(region_id="٠٦"), ensure_ascii=False).encode(), "arabic-indic digits"),
+        ("value_out_of_range", w(device_id="dev-0001abcd\n"), "device id + trailing newline"),
+        ("duplicate_field", w(n_observations=3)[:-1] + b', "n_observations": 40}', "duplicate key"),
         ("empty_payload", b"", "empty"),
         ("not_an_object", b'["an", "array"]', "array"),
         ("unknown_field", w(face_embedding=[0.1, 0.2]), "unknown field"),

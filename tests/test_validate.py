@@ -69,7 +69,13 @@ AFFECT_CASES = [
     ("empty", b"", Reason.EMPTY_PAYLOAD),
     ("oversized", enc(good_window(model_version="x" * 64, extra="y" * 20_000)), Reason.OVERSIZED_PAYLOAD),
     ("truncated json", b'{"schema_version": 1, "device_id": ', Reason.BAD_JSON),
-    ("not utf-8", b"\xff\xfe\x00garbage", Reason.BAD_JSON),
+    ("not utf-8", b"\xff\xfe\x00garbage", Reason.INVALID_UTF8),
+    ("latin-1 inside a string", enc(good_window(model_version="m")).replace(b'"m"', b'"caf\xe9"'), Reason.INVALID_UTF8),
+    ("2,000 bytes of nested arrays", b"[" * 1000 + b"]" * 1000, Reason.TOO_DEEPLY_NESTED),
+    ("unclosed nested arrays", b"[" * 5000, Reason.TOO_DEEPLY_NESTED),
+    ("nested arrays in a field", enc(good_window()).replace(b'"quality": {', b'"extra": ' + b"[" * 3000 + b"]" * 3000
+                                                             + b', "quality": {'), Reason.TOO_DEEPLY_NESTED),
+    ("nested objects", b'{"a":' * 2000 + b"1" + b"}" * 2000, Reason.TOO_DEEPLY_NESTED),
     ("array", b"[1, 2, 3]", Reason.NOT_AN_OBJECT),
     ("number", b"42", Reason.NOT_AN_OBJECT),
     ("null", b"null", Reason.NOT_AN_OBJECT),
@@ -99,6 +105,31 @@ AFFECT_CASES = [
     ("3-digit region", enc(good_window(region_id="061")), Reason.BAD_REGION_ID),
     ("fine H3 cell", enc(good_window(region_id="8928341aec3ffff")), Reason.BAD_REGION_ID),
     ("too long region", enc(good_window(region_id="06" * 10)), Reason.BAD_REGION_ID),
+    # the hostile messages that used to be accepted (issue 11): exact, ASCII-only identifiers
+    ("region + newline", enc(good_window(region_id="06\n")), Reason.BAD_REGION_ID),
+    ("county + newline", enc(good_window(region_id="06037\n")), Reason.BAD_REGION_ID),
+    ("H3 cell + newline", enc(good_window(region_id="8728341aeffffff\n")), Reason.BAD_REGION_ID),
+    ("arabic-indic digits", enc(good_window(region_id="\u0660\u0666")), Reason.BAD_REGION_ID),
+    ("fullwidth digits", enc(good_window(region_id="\uff10\uff16")), Reason.BAD_REGION_ID),
+    ("region + space", enc(good_window(region_id="06 ")), Reason.BAD_REGION_ID),
+    ("national region for a window", enc(good_window(region_id="US")), Reason.BAD_REGION_ID),
+    ("device id + newline", enc(good_window(device_id="dev-0001abcd\n")), Reason.VALUE_OUT_OF_RANGE),
+    ("device id non-ASCII", enc(good_window(device_id="dev-0001abcd\u00e9")), Reason.VALUE_OUT_OF_RANGE),
+    ("device id arabic digits", enc(good_window(device_id="dev-\u0660\u0661\u0662\u0663\u0664")),
+     Reason.VALUE_OUT_OF_RANGE),
+    ("duplicate key", enc(good_window(n_observations=3))[:-1] + b', "n_observations": 40}', Reason.DUPLICATE_FIELD),
+    ("duplicate key, spaced colon", enc(good_window(n_observations=3))[:-1] + b', "n_observations" : 40}',
+     Reason.DUPLICATE_FIELD),
+    ("duplicate nested key", enc(good_window()).replace(b'"lighting": 0.6', b'"lighting": 0.6, "lighting": 0.1'),
+     Reason.DUPLICATE_FIELD),
+    ("duplicate key, escaped", enc(good_window(model_version="a\"b"))[:-1] + b', "region_id": "36"}',
+     Reason.DUPLICATE_FIELD),
+    ("duplicate key, escaped name", enc(good_window())[:-1] + b', "\\u0072egion_id": "36"}', Reason.DUPLICATE_FIELD),
+    ("duplicate key, value spells an optional key", enc(without(good_window(model_version="dp_epsilon"), "dp_epsilon"))[:-1]
+     + b', "n_abstained": 3}', Reason.DUPLICATE_FIELD),
+    ("duplicate null key", enc(good_window())[:-1] + b', "dp_epsilon": null}', Reason.DUPLICATE_FIELD),
+    ("duplicate empty quality", enc(good_window(quality={}))[:-1] + b', "quality": {}}', Reason.DUPLICATE_FIELD),
+    ("lone surrogate", enc(good_window()).replace(b'"affnet-1.2"', b'"\\ud800"'), Reason.BAD_JSON),
     ("below k", enc(good_window(n_observations=10)), Reason.BELOW_K_ANONYMITY),
     ("end before start", enc(good_window(window_end="2026-11-20T09:00:00Z")), Reason.WINDOW_END_BEFORE_START),
     ("zero length", enc(good_window(window_end="2026-11-20T10:00:00Z")), Reason.WINDOW_TOO_SHORT),
@@ -130,6 +161,11 @@ SYMPTOM_CASES = [
     ("negative count", enc(good_report(count=-1)), Reason.VALUE_OUT_OF_RANGE),
     ("bad date", enc(good_report(period_start="2026-13-01")), Reason.WRONG_TYPE),
     ("bad region", enc(good_report(region_id="XX")), Reason.BAD_REGION_ID),
+    ("region + newline", enc(good_report(region_id="06\n")), Reason.BAD_REGION_ID),
+    ("US + newline", enc(good_report(region_id="US\n")), Reason.BAD_REGION_ID),
+    ("arabic-indic digits", enc(good_report(region_id="\u0660\u0666")), Reason.BAD_REGION_ID),
+    ("syndrome + newline", enc(good_report(syndrome="ili\n")), Reason.VALUE_OUT_OF_RANGE),
+    ("duplicate count", enc(good_report(count=1))[:-1] + b', "count": 3}', Reason.DUPLICATE_FIELD),
     ("end before start", enc(good_report(period_end="2026-11-01")), Reason.PERIOD_END_BEFORE_START),
     ("period too long", enc(good_report(period_start="2026-10-01")), Reason.PERIOD_TOO_LONG),
     ("future period", enc(good_report(period_start="2026-11-25", period_end="2026-11-25")), Reason.FUTURE_PERIOD),
@@ -211,3 +247,60 @@ def test_truncated_json_is_bad_json_not_a_field_error():
     v = Validator(Settings(data_dir="/x"), now=NOW)
     out = v.affect(b'{"schema_version":""')
     assert isinstance(out, Rejection) and out.reason is Reason.BAD_JSON
+
+
+def test_raw_utf8_non_ascii_digits_are_rejected(v):
+    raw = json.dumps(good_window(region_id="٠٦"), ensure_ascii=False).encode()
+    out = v.affect(raw)
+    assert isinstance(out, Rejection) and out.reason is Reason.BAD_REGION_ID, out
+
+
+def test_colons_and_escapes_in_values_are_not_duplicates(v):
+    """The fast duplicate-key check counts ':' — colons and escapes inside strings must not trip it."""
+    for over in ({"model_version": "dp_epsilon"}, {"device_id": "snr_db_12"}, {"quality": {}},
+                 {"quality": {"lighting": None}}, {"model_version": "a:b::c"}, {"model_version": 'q"x'}, {"model_version": "caf\u00e9"},
+                 {"window_start": "2026-11-20T10:00:00.000+00:00"}):
+        raw = enc(good_window(**over))
+        assert isinstance(v.affect(raw), AffectWindow), (over, v.affect(raw))
+    spaced = b'{ "schema_version" : 1 , ' + enc(without(good_window(), "schema_version"))[1:]
+    assert isinstance(v.affect(spaced), AffectWindow)
+
+
+def test_unforeseen_failure_is_unclassified_with_the_exception(monkeypatch):
+    v = Validator(Settings(data_dir="/x"), now=NOW)
+
+    def boom(_w):
+        raise KeyError("a case nobody foresaw")
+
+    monkeypatch.setattr(v, "check_affect", boom)
+    out = v.affect(enc(good_window()))
+    assert isinstance(out, Rejection) and out.reason is Reason.UNCLASSIFIED
+    assert "KeyError" in out.detail and "nobody foresaw" in out.detail
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(max_size=400),
+                 st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"a":', b",", b"1", b'"\\ud800"', b"\xff",
+                                           b'"region_id":"06\\n"', b'"n_observations":40']), max_size=300).map(b"".join),
+                 st.sampled_from([b"[", b'{"a":']).flatmap(lambda open_: st.integers(1, 5000).map(lambda n: open_ * n))))
+def test_any_bytes_become_exactly_one_row_or_one_dead_letter(raw):
+    """Property: the validator never raises; an accepted record re-encodes for the warehouse, a rejected
+    one has a named reason (the worker stores the first as a row, the second as a dead letter)."""
+    from ingest.sink import PendingBatch, prepare_batch
+
+    v = Validator(Settings(data_dir="/x"), now=NOW)
+    for check, kind in ((v.affect, AffectWindow), (v.symptom, SymptomReport)):
+        out = check(raw)
+        if isinstance(out, Rejection):
+            assert out.reason.value in REASONS and out.detail
+        else:
+            assert isinstance(out, kind)
+            b = PendingBatch()
+            if kind is AffectWindow:
+                for lst, val in ((b.affect, out), (b.a_topic, "t"), (b.a_partition, 0), (b.a_offset, 0), (b.a_ts, 0),
+                                 (b.a_sim, False)):
+                    lst.append(val)
+            else:
+                for lst, val in ((b.symptoms, out), (b.s_topic, "t"), (b.s_partition, 0), (b.s_offset, 0)):
+                    lst.append(val)
+            prepare_batch(b, "g")  # the Arrow tables the warehouse write reads
