@@ -86,11 +86,15 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
             else:
                 break
         c = cells[cells["series"] == region].sort_values("date").tail(SPARK_POINTS)
-        thr = _f(r["threshold"])
+        # published: the detector's standardised statistic and p-value (location and scale unknown),
+        # and the day cells; never its period values in signal units (rolling 24 h periods built
+        # from hour cells would otherwise give small hour cells away by differencing)
+        today = c[(c["date"].dt.date == end) & (c["code"] == 0)]
+        observed = _f(today["observed"].iloc[0]) if len(today) else None
         ev = {
             "detectors": {spec.name: {
-                "statistic": _f(r["statistic"]), "threshold": thr, "p_value": _f(r["p_value"]),
-                "expected": _f(r["expected"]), "alarm": bool(r["alarm"]), "reason": r["reason"],
+                "statistic": _f(r["statistic"]), "p_value": _f(r["p_value"]),
+                "alarm": bool(r["alarm"]), "reason": r["reason"],
                 "model_version": r["model_version"], "baseline_periods": int(r["baseline_periods"]),
             }},
             "cell": {"n_devices": int(r["n_devices"]), "n_scored": int(r["n_observations"]),
@@ -102,7 +106,7 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
                 "n_devices": [int(v) for v in c["n_devices"]],
                 "n_scored": [int(v) for v in c["n_scored"]],
                 "suppression": [int(v) for v in c["code"]],
-                "threshold": [thr] * len(c),
+                "threshold": [None] * len(c),
             },
             "simulated": bool(c["simulated"].all()) if len(c) else True,
             "minimums": mins,
@@ -115,8 +119,8 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
             continue
         lvl = r["level_rule"] if isinstance(r["level_rule"], str) else None
         decisions.append(Decision(
-            level=lvl, detectors=[spec.name] if lvl else [], statistic=_f(r["statistic"]), threshold=thr,
-            p_value=_f(r["p_value"]), observed=_f(r["observed"]), expected=_f(r["expected"]),
+            level=lvl, detectors=[spec.name] if lvl else [], statistic=_f(r["statistic"]),
+            p_value=_f(r["p_value"]), observed=observed,
             quiet_periods=quiet, **common,
         ))
     return decisions

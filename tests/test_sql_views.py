@@ -197,11 +197,16 @@ def test_data_quality_daily_counts_match_pandas(session, raw):
     w["day"] = pd.to_datetime(w["window_start"], utc=True).dt.date
     exp = w.groupby(["region_id", "site_type", "day"]).agg(
         n_windows=("device_id", "size"), n_devices=("device_id", "nunique"), last_seen=("window_end", "max")).reset_index()
-    got = frame(session, "select * from data_quality_daily where n_windows > 0")
+    got = frame(session, "select * from data_quality_daily where last_seen is not null")
     merged = exp.merge(got, on=["region_id", "site_type", "day"], suffixes=("_pd", "_sql"))
     assert len(merged) == len(exp) == len(got)
-    assert (merged["n_windows_pd"] == merged["n_windows_sql"]).all()
-    assert (merged["n_devices_pd"] == merged["n_devices_sql"]).all()
+    shown = merged[~merged["below_minimums"]]
+    assert (shown["n_windows_pd"] == shown["n_windows_sql"]).all()
+    assert (shown["n_devices_pd"] == shown["n_devices_sql"]).all()
+    # a feed below the privacy minimums shows no counts to analysts (operators: dashboard, admin role)
+    small = merged[merged["below_minimums"]]
+    assert (small["n_devices_pd"] < 3).all() or len(small) == 0
+    assert small[["n_windows_sql", "n_devices_sql", "n_scored", "abstain_share"]].isna().all().all()
     dead = raw("select count(*) as n from dead_letters")["n"].iloc[0]
     assert frame(session, "select sum(n_dead_letters) as n from data_quality_daily")["n"].iloc[0] == dead
 

@@ -14,12 +14,13 @@
 --
 -- suppression (codes of affectwatch.privacy.Suppression), from analyst.staging.privacy_params:
 --   3 no data; 1 fewer than k_min scored observations; 2 fewer than min_devices devices;
---   4 capture quality below min_quality; 5 complementary: the cell meets the minimums, but the
---   privacy-suppressed (1, 2, 5) cells of the next finer grain inside it (hours of a day, days
---   of a week), taken together, have data and fail the minimums, so publishing this cell next to
---   the published finer cells would give their value by differencing (e.g. devices A, B, C on
---   Monday and D alone on Wednesday: 4 x week - 3 x Monday = D). Hour cells are never published
---   to analysts; they feed the detector, and days are protected against them all the same.
+--   4 capture quality below min_quality; 5 complementary (weeks): the week meets the minimums,
+--   but its privacy-suppressed (1, 2) days, taken together, have data and fail the minimums, so
+--   publishing the week next to its published days would give their value by differencing
+--   (devices A, B, C on Monday and D alone on Wednesday: 4 x week - 3 x Monday = D).
+--   Hour cells are never published (no mart, dashboard, email or feature shows them); only the
+--   anomaly detector reads them, and it publishes a standardised statistic and p-value, not
+--   values in signal units, so days need no protection against hours.
 -- Values (means, quality, weight) are NULL unless suppression = 0; counts stay for the pipeline.
 with
 
@@ -148,27 +149,10 @@ primary_coded as (
     left join cells using (region_id, grain, period_start, model_part)
 ),
 
-hour_suppressed as (  -- per day: devices and scored observations of its privacy-suppressed hours
-    select device_period.region_id, date_trunc('day', device_period.period_start) as period_start,
-           count(distinct device_period.device_id) as n_devices, sum(device_period.n_scored) as n_scored
-    from device_period
-    join primary_coded using (region_id, grain, period_start, model_part)
-    where device_period.grain = 'hour' and primary_coded.primary_code in (1, 2)
-    group by all
-),
-
 day_coded as (
-    select
-        primary_coded.* exclude (primary_code),
-        case
-            when primary_coded.primary_code = 0 and hour_suppressed.n_devices is not null
-                 and (hour_suppressed.n_scored < params.k_min or hour_suppressed.n_devices < params.min_devices) then 5
-            else primary_coded.primary_code
-        end as suppression
+    select primary_coded.* exclude (primary_code), primary_code as suppression
     from primary_coded
-    cross join params
-    left join hour_suppressed using (region_id, period_start)
-    where primary_coded.grain = 'day'
+    where grain = 'day'
 ),
 
 day_suppressed as (  -- per week: devices and scored observations of its privacy-suppressed days
@@ -177,7 +161,7 @@ day_suppressed as (  -- per week: devices and scored observations of its privacy
            count(distinct device_period.device_id) as n_devices, sum(device_period.n_scored) as n_scored
     from device_period
     join day_coded using (region_id, grain, period_start, model_part)
-    where device_period.grain = 'day' and day_coded.suppression in (1, 2, 5)
+    where device_period.grain = 'day' and day_coded.suppression in (1, 2)
     group by all
 ),
 
