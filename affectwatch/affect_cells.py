@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from affectwatch.settings import Settings, get_settings
+from affectwatch.warehouse import migration_files
 
 GRAINS = ("hour", "day", "week")
 CELLS = "analyst.staging.int_affect_cells"
@@ -69,14 +70,18 @@ def from_windows(windows: pd.DataFrame, grain: str, settings: Settings | None = 
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"attach ':memory:' as {s.warehouse.alias}")
+        con.execute(f"use {s.warehouse.alias}")
+        for path in migration_files():  # every table the views name, empty
+            con.execute(path.read_text())
         cols = ", ".join(f"{name} {typ}" for name, typ in WINDOW_COLUMNS.items())
-        con.execute(f"create table {s.warehouse.alias}.affect_windows ({cols})")
+        con.execute("drop table affect_windows")  # the window columns only, nullable: any affect_windows-shaped frame
+        con.execute(f"create table affect_windows ({cols})")
         if len(windows):
             present = [c for c in WINDOW_COLUMNS if c in windows.columns]
             con.register("windows_df", pa.Table.from_pandas(windows[present], preserve_index=False))
-            con.execute(f"insert into {s.warehouse.alias}.affect_windows by name select * from windows_df")
+            con.execute("insert into affect_windows by name select * from windows_df")
             if "simulated" not in windows.columns:
-                con.execute(f"update {s.warehouse.alias}.affect_windows set simulated = false")
+                con.execute("update affect_windows set simulated = false")
         return read(con, grain, settings=s, where=where, params=params)
     finally:
         con.close()
