@@ -133,8 +133,9 @@ def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd
         "n_devices": cells["n_devices"], "n_observations": cells["n_scored"],
         "suppression": cells["suppression"].astype(int), "model_version": cells["model_version"],
     })
-    if adjust_versions and out["model_version"].nunique() > 1:
-        shifts = _version_shifts(out[out["suppression"] == 0], list(AFFECT_FEATURES)).set_index("model_version")
+    published = out[out["suppression"] == 0]
+    if adjust_versions and published["model_version"].nunique() > 1:
+        shifts = _version_shifts(published, list(AFFECT_FEATURES)).set_index("model_version")
         known = out["model_version"].isin(shifts.index)
         out.loc[known, list(AFFECT_FEATURES)] = (
             out.loc[known, list(AFFECT_FEATURES)].to_numpy() - shifts.loc[out.loc[known, "model_version"], list(AFFECT_FEATURES)].to_numpy())
