@@ -36,7 +36,7 @@ grains as (
     select unnest(['hour', 'day', 'week']) as grain
 ),
 
-device_period as (
+device_period as not materialized (
     select
         windows.region_id,
         grains.grain,
@@ -67,7 +67,7 @@ device_period as (
     group by all
 ),
 
-versions as (  -- the model version carrying most weight in each cell
+versions as not materialized (  -- the model version carrying most weight in each cell
     select region_id, grain, period_start, arg_max(model_version, version_weight) as model_version
     from (
         select region_id, grains.grain,
@@ -85,7 +85,7 @@ versions as (  -- the model version carrying most weight in each cell
     group by all
 ),
 
-cells as (
+cells as not materialized (
     select
         region_id,
         grain,
@@ -114,7 +114,7 @@ cells as (
     group by all
 ),
 
-calendar as (  -- every day / week between a region's first and last data (no-data cells coded 3)
+calendar as not materialized (  -- every day / week between a region's first and last data (no-data cells coded 3)
     select region_id, grain, unnest(generate_series(min(period_start), max(period_start),
                                     case grain when 'day' then interval 1 day else interval 7 day end)) as period_start,
            '*' as model_part
@@ -125,7 +125,7 @@ calendar as (  -- every day / week between a region's first and last data (no-da
     select region_id, grain, period_start, model_part from cells where grain = 'hour'
 ),
 
-primary_coded as (
+primary_coded as not materialized (
     select
         calendar.region_id,
         calendar.grain,
@@ -149,13 +149,13 @@ primary_coded as (
     left join cells using (region_id, grain, period_start, model_part)
 ),
 
-day_coded as (
+day_coded as not materialized (
     select primary_coded.* exclude (primary_code), primary_code as suppression
     from primary_coded
     where grain = 'day'
 ),
 
-day_suppressed as (  -- per week: devices and scored observations of its privacy-suppressed days
+day_suppressed as not materialized (  -- per week: devices and scored observations of its privacy-suppressed days
     select device_period.region_id,
            cast(cast(device_period.period_start as date) - cast(dayofweek(device_period.period_start) as integer) as timestamp) as period_start,
            count(distinct device_period.device_id) as n_devices, sum(device_period.n_scored) as n_scored
@@ -165,7 +165,7 @@ day_suppressed as (  -- per week: devices and scored observations of its privacy
     group by all
 ),
 
-week_coded as (
+week_coded as not materialized (
     select
         primary_coded.* exclude (primary_code),
         case
@@ -179,7 +179,7 @@ week_coded as (
     where primary_coded.grain = 'week'
 ),
 
-coded as (
+coded as not materialized (
     select * exclude (primary_code), primary_code as suppression from primary_coded where grain = 'hour'
     union all by name
     select * from day_coded
