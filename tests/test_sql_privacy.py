@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from affectwatch.settings import Settings
 from affectwatch.views import install_views
 from affectwatch.warehouse import connect, migrate
+from tests.test_privacy_surfaces import load
 
 K_MIN, MIN_DEVICES = 11, 3
 T0 = datetime(2024, 1, 7, tzinfo=timezone.utc)  # a Sunday
@@ -60,12 +61,7 @@ def _rows(windows: list[dict]) -> pd.DataFrame:
 def test_no_visible_cell_is_small(small_cell_warehouse, windows):
     con = small_cell_warehouse
     df = _rows(windows)
-    con.execute("begin")
-    con.execute("delete from wh.affect_windows")
-    con.register("generated", df)
-    con.execute("insert into wh.affect_windows by name select * from generated")
-    con.unregister("generated")
-    con.execute("commit")
+    load(con, df)
     df["n_scored"] = df["n_observations"]  # DESIGN.md: n_observations counts scored observations only
     for view, period in (("affect_region_day", "day"), ("affect_region_week", "week_start")):
         cells = con.execute(f"select * from analyst.{view}").df()
