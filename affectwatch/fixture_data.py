@@ -229,14 +229,14 @@ def _device_windows(rng, region: str, d_i: int, site: str, days: pd.DatetimeInde
 
 
 def _few_observation_windows() -> pd.DataFrame:
-    """County 04013: three devices, one window each, 12 observations of which 9 abstained (3 scored)."""
+    """County 04013: three devices, one window each, 3 scored observations (+ 9 abstained) each: 9 < k_min."""
     rows = []
     for i in range(3):
         start = _ts(FEW_OBSERVATIONS_WEEK + timedelta(days=1 + 2 * i), 10)  # Mon, Wed, Fri
         rows.append({
             "device_id": _device_id(FEW_OBSERVATIONS_REGION, i), "region_id": FEW_OBSERVATIONS_REGION,
             "site_type": "clinic", "window_start": start, "window_end": start + timedelta(hours=1),
-            "n_observations": 12, "n_abstained": 9, "valence_mean": -0.4 + 0.1 * i, "arousal_mean": 0.3,
+            "n_observations": 3, "n_abstained": 9, "valence_mean": -0.4 + 0.1 * i, "arousal_mean": 0.3,
             "valence_sd": 0.2, "arousal_sd": 0.2, "distress_share": 0.5, "confidence_mean": 0.35,
             "quality_pose_stability": 0.4, "quality_lighting": 0.2, "quality_snr_db": np.nan,
             "modality": "face", "model_version": "affect-1.4.0", "dp_epsilon": np.nan, "schema_version": 1,

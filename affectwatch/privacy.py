@@ -1,36 +1,45 @@
-"""Explicit missingness / suppression codes (after Delphi's nancodes).
+"""Explicit missingness / suppression codes (after Delphi's nancodes) and their labels.
 
-A region-period cell that fails the privacy rules carries a code and a NULL value, never a
-silent zero or NaN. The same integers are used in SQL views, the dashboard and emails.
+Only the codes and labels live here. The rule that assigns them to a region-period affect cell
+is defined once, in SQL: ``sql/views/intermediate/int_affect_cells.sql`` (read through
+``affectwatch.affect_cells``). A cell that fails the rules carries a code and a NULL value, never
+a silent zero or NaN; the same integers are used in SQL views, the dashboard, alerts and emails.
 """
 from __future__ import annotations
 
 from enum import IntEnum
 
+from affectwatch.settings import PrivacySettings, get_settings
+
+# Codes a consumer must treat as "a small cell could be revealed": never show its value.
+PRIVACY_CODES = frozenset({1, 2, 5})
+
 
 class Suppression(IntEnum):
     NOT_SUPPRESSED = 0
-    TOO_FEW_OBSERVATIONS = 1  # fewer than k_min observations in the cell
+    TOO_FEW_OBSERVATIONS = 1  # fewer than k_min scored observations in the cell
     TOO_FEW_DEVICES = 2  # fewer than min_devices distinct devices in the cell
     NO_DATA = 3  # no windows at all for the cell
-    LOW_QUALITY = 4  # data present but below quality minimums (affect detectors abstain)
+    LOW_QUALITY = 4  # data present but capture quality below min_quality
+    COMPLEMENTARY = 5  # meets the minimums, but publishing it would reveal a suppressed finer cell
+
+    def label_for(self, privacy: PrivacySettings) -> str:
+        """Human-readable label, with the configured minimums (never hard-coded numbers)."""
+        return labels(privacy)[int(self)]
 
     @property
     def label(self) -> str:
-        return {
-            0: "ok",
-            1: "suppressed: fewer than k_min observations",
-            2: "suppressed: fewer than 3 devices",
-            3: "no data",
-            4: "insufficient quality",
-        }[int(self)]
+        """Label with the minimums of the current settings."""
+        return self.label_for(get_settings().privacy)
 
 
-def suppression_code(n_observations: int | None, n_devices: int | None, k_min: int = 11, min_devices: int = 3) -> Suppression:
-    if not n_observations:
-        return Suppression.NO_DATA
-    if n_observations < k_min:
-        return Suppression.TOO_FEW_OBSERVATIONS
-    if (n_devices or 0) < min_devices:
-        return Suppression.TOO_FEW_DEVICES
-    return Suppression.NOT_SUPPRESSED
+def labels(privacy: PrivacySettings) -> dict[int, str]:
+    """{code: label} built from the privacy settings (installed as ``analyst.staging.privacy_labels``)."""
+    return {
+        0: "ok",
+        1: f"suppressed: fewer than {privacy.k_min} scored observations",
+        2: f"suppressed: fewer than {privacy.min_devices} devices",
+        3: "no data",
+        4: f"insufficient quality (below {privacy.min_quality:g})",
+        5: "suppressed: would reveal a smaller cell by differencing",
+    }

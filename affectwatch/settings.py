@@ -79,8 +79,11 @@ class WarehouseSettings(_Section):
 
 
 class PrivacySettings(_Section):
-    k_min: int = 11  # minimum observations in a window / cell
-    min_devices: int = 3  # minimum distinct devices in a region-period cell
+    """The one set of minimums for windows and region-period affect cells (alert rules may only raise them)."""
+
+    k_min: int = Field(default=11, ge=1)  # minimum scored observations in a window / cell
+    min_devices: int = Field(default=3, ge=1)  # minimum distinct devices in a region-period cell
+    min_quality: float = Field(default=0.3, ge=0.0, le=1.0)  # minimum capture quality of a cell, [0, 1]
     clock_skew_seconds: int = 300
     min_window_seconds: int = 300
     max_window_seconds: int = 86_400
@@ -101,9 +104,6 @@ class SmtpSettings(_Section):
 
 class AlertSettings(_Section):
     rules_file: str = ""  # default: <repo>/config/alert_rules.yaml
-    min_devices: int = 3
-    min_observations: int = 11
-    min_quality: float = 0.3
     cooldown_hours: int = 72
     timezone: str = "America/New_York"
     # `affectwatch schedule` jobs (crontab syntax, in `timezone`)

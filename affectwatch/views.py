@@ -8,8 +8,8 @@ raw tables: ``analyst.forecast_scores`` is the summary view, ``wh.forecast_score
 Layout (dbt-style):
 
 - ``analyst.staging``: ``stg_*`` views that only rename and cast, ``int_*`` intermediate models,
-  and the ``privacy_params`` table (k_min, min_devices from settings, inserted as bound
-  parameters). Device-level rows exist only here; the analyst shell refuses to read this schema.
+  and the ``privacy_params`` / ``privacy_labels`` tables (minimums and code labels from settings,
+  inserted as bound parameters). Device-level rows exist only here; the analyst shell refuses to read this schema.
 - ``analyst.main``: the marts (CTE chains ending in ``final``) and table macros such as
   ``symptoms_known_at(ts)``. Small cells are suppressed inside the marts.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from affectwatch.logs import get_logger
+from affectwatch.privacy import labels as privacy_labels
 from affectwatch.settings import REPO_ROOT, Settings, get_settings
 
 log = get_logger(__name__)
@@ -113,9 +114,13 @@ def install_views(
     if CATALOG not in attached:
         con.execute(f"attach ':memory:' as {CATALOG}")
     con.execute(f"create schema if not exists {CATALOG}.{INTERNAL_SCHEMA}")
-    con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.privacy_params (k_min integer, min_devices integer)")
-    con.execute(f"insert into {CATALOG}.{INTERNAL_SCHEMA}.privacy_params values (?, ?)",
-                [s.privacy.k_min, s.privacy.min_devices])
+    con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.privacy_params "
+                "(k_min integer, min_devices integer, min_quality double)")
+    con.execute(f"insert into {CATALOG}.{INTERNAL_SCHEMA}.privacy_params values (?, ?, ?)",
+                [s.privacy.k_min, s.privacy.min_devices, s.privacy.min_quality])
+    con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.privacy_labels (code integer, label varchar)")
+    con.executemany(f"insert into {CATALOG}.{INTERNAL_SCHEMA}.privacy_labels values (?, ?)",
+                    list(privacy_labels(s.privacy).items()))
     created = []
     for view in view_files(views_dir):
         body = _sql_for_alias(view.sql, s.warehouse.alias).strip().rstrip(";")

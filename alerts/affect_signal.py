@@ -5,7 +5,10 @@ evaluated for the current period and the ``resolve_after - 1`` periods before it
 lifecycle knows how many consecutive quiet periods there were. Abstentions (too few devices or
 observations, low quality, a model_version change, a short baseline, no data) become level
 ``insufficient_data`` with the detector's reason: affect never raises an alert on thin data.
-Numbers of cells that fail the privacy rules never enter the evidence.
+Numbers of cells that fail the privacy rules never enter the evidence: the sparkline series is
+the day grain of the one cell definition (codes included, so emails show what the marts show),
+and the detector reads the hour grain of the same definition with the rule's minimums (which may
+only be tighter than ``settings.privacy``).
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ import pandas as pd
 
 from affectwatch.settings import Settings
 from alerts import series
-from alerts.engine import SPARK_POINTS, _f
+from alerts.evidence import SPARK_POINTS
+from alerts.evidence import json_float as _f
 from alerts.lifecycle import Decision
 from alerts.rules import SignalRule
+from analytics.affect_anomaly import REASON_CODES, affect_anomalies
 
 LOOKBACK_EXTRA_DAYS = 2
 
@@ -48,12 +53,8 @@ def _levels_for(res: pd.DataFrame, rule: SignalRule, name: str) -> tuple[pd.Seri
 
 
 def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datetime) -> list[Decision]:
-    from analytics.affect_anomaly import affect_anomalies
-
     spec = rule.detectors[0]
-    min_dev = rule.min_devices or s.alerts.min_devices
-    min_obs = rule.min_observations or s.alerts.min_observations
-    min_q = rule.min_quality if rule.min_quality is not None else s.alerts.min_quality
+    mins = rule.minimums(s.privacy)
     # min_history = periods (days) of same-model-version baseline the detector needs before judging
     params = {"baseline_days": 28, "min_baseline_periods": rule.min_history, **spec.params}
     lookback = int(params["baseline_days"]) + rule.resolve_after + LOOKBACK_EXTRA_DAYS
@@ -64,13 +65,13 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
     period_h = int(params.get("period_hours", 24))
     runs = []
     for k in range(rule.resolve_after):
-        res = affect_anomalies(windows, signal=rule.affect_field, min_devices=min_dev, min_observations=min_obs,
-                               min_quality=min_q, at=at - pd.Timedelta(hours=period_h * k), settings=s, **params)
+        res = affect_anomalies(windows, signal=rule.affect_field, at=at - pd.Timedelta(hours=period_h * k),
+                               settings=s, **mins, **params)
         level, _ = _levels_for(res, rule, spec.name)
         runs.append(res.assign(level_rule=level.to_numpy()))
     current = runs[0].set_index("region_id")
     history = {k: r.set_index("region_id") for k, r in enumerate(runs)}
-    cells = series.affect_cells(windows, rule.affect_field, s.privacy.k_min, s.privacy.min_devices)
+    cells = series.affect_cells(con, rule.affect_field, now, max(lookback, SPARK_POINTS + 1), s)
     cooldown = rule.cooldown_hours if rule.cooldown_hours is not None else s.alerts.cooldown_hours
     decisions = []
     for region, r in current.iterrows():
@@ -85,24 +86,30 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
             else:
                 break
         c = cells[cells["series"] == region].sort_values("date").tail(SPARK_POINTS)
-        thr = _f(r["threshold"])
+        # published: the detector's standardised statistic and p-value (location and scale unknown),
+        # and the day cells; never its period values in signal units (rolling 24 h periods built
+        # from hour cells would otherwise give small hour cells away by differencing)
+        today = c[(c["date"].dt.date == end) & (c["code"] == 0)]
+        observed = _f(today["observed"].iloc[0]) if len(today) else None
         ev = {
             "detectors": {spec.name: {
-                "statistic": _f(r["statistic"]), "threshold": thr, "p_value": _f(r["p_value"]),
-                "expected": _f(r["expected"]), "alarm": bool(r["alarm"]), "reason": r["reason"],
+                "statistic": _f(r["statistic"]), "p_value": _f(r["p_value"]),
+                "alarm": bool(r["alarm"]), "reason": r["reason"],
                 "model_version": r["model_version"], "baseline_periods": int(r["baseline_periods"]),
             }},
-            "cell": {"n_devices": int(r["n_devices"]), "n_observations": int(r["n_observations"]),
-                     "quality": _f(r["quality"])},
-            "series": {
+            "cell": {"n_devices": int(r["n_devices"]), "n_scored": int(r["n_observations"]),
+                     "quality": _f(r["quality"]) if REASON_CODES.get(r["reason"], 0) in (0, 4) else None,
+                     "suppression": REASON_CODES.get(r["reason"], 0)},
+            "series": {  # day cells exactly as the marts publish them
                 "dates": [str(pd.Timestamp(d).date()) for d in c["date"]],
-                "observed": [_f(v) for v in c["observed"]],  # NaN (suppressed) -> None
+                "observed": [_f(v) if code == 0 else None for v, code in zip(c["observed"], c["code"])],
                 "n_devices": [int(v) for v in c["n_devices"]],
-                "n_observations": [int(v) for v in c["n_observations"]],
-                "threshold": [thr] * len(c),
+                "n_scored": [int(v) for v in c["n_scored"]],
+                "suppression": [int(v) for v in c["code"]],
+                "threshold": [None] * len(c),
             },
             "simulated": bool(c["simulated"].all()) if len(c) else True,
-            "minimums": {"min_devices": min_dev, "min_observations": min_obs, "min_quality": min_q},
+            "minimums": mins,
         }
         common = dict(region_id=region, signal=signal, rule=signal, data_start=start, data_end=end,
                       provisional=(now.date() - end).days <= rule.provisional_days,
@@ -112,8 +119,8 @@ def affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datet
             continue
         lvl = r["level_rule"] if isinstance(r["level_rule"], str) else None
         decisions.append(Decision(
-            level=lvl, detectors=[spec.name] if lvl else [], statistic=_f(r["statistic"]), threshold=thr,
-            p_value=_f(r["p_value"]), observed=_f(r["observed"]), expected=_f(r["expected"]),
+            level=lvl, detectors=[spec.name] if lvl else [], statistic=_f(r["statistic"]),
+            p_value=_f(r["p_value"]), observed=observed,
             quiet_periods=quiet, **common,
         ))
     return decisions

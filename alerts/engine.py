@@ -19,29 +19,19 @@ from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
 from affectwatch.warehouse import connect
 from alerts import lifecycle, series
+from alerts.affect_signal import affect_decisions
+from alerts.evidence import SPARK_POINTS
+from alerts.evidence import json_float as _f
 from alerts.lifecycle import Decision
 from alerts.rules import DetectorSpec, SignalRule, load_rules
 
 log = get_logger(__name__)
 
-SPARK_POINTS = 26  # periods of history carried in the evidence (sparkline)
-AFFECT_LOOKBACK_DAYS = 8 * 7
 
 
 def _now(now: datetime | None) -> datetime:
     now = now or datetime.now(timezone.utc)
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-
-
-def _f(x) -> float | None:
-    """A JSON/SQL-safe float (None for NaN/inf/None)."""
-    if x is None:
-        return None
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if np.isfinite(x) else None
 
 
 # -- detectors -------------------------------------------------------------------------------
@@ -254,18 +244,12 @@ def _symptom_decisions(con, signal: str, rule: SignalRule, s: Settings, now: dat
     return decisions
 
 
-def _affect_decisions(con, signal: str, rule: SignalRule, s: Settings, now: datetime) -> list[Decision]:
-    from alerts.affect_signal import affect_decisions
-
-    return affect_decisions(con, signal, rule, s, now)
-
-
 def evaluate(con, rules, settings: Settings, now: datetime) -> tuple[list[Decision], dict]:
     """Decisions for every signal; a signal that fails is logged and reported, the others still run."""
     decisions, per_signal = [], {}
     for signal, rule in rules.signals.items():
         try:
-            fn = _symptom_decisions if rule.source == "symptom_reports" else _affect_decisions
+            fn = _symptom_decisions if rule.source == "symptom_reports" else affect_decisions
             ds = fn(con, signal, rule, settings, now)
         except Exception as exc:  # noqa: BLE001 - one broken signal must not stop the others
             log.error("signal evaluation failed", signal=signal, error=f"{type(exc).__name__}: {exc}")

@@ -2,8 +2,9 @@
 
 The MIME tree is ``multipart/alternative`` [text/plain, ``multipart/related`` [text/html,
 image/png ...]]; the HTML refers to each image by ``cid:``. Only privacy-safe numbers are shown:
-an affect cell built from fewer than k_min observations or fewer than ``min_devices`` devices is
-shown as its suppression label, never as a number (privacy rule 3), in text, HTML and images.
+an affect cell whose suppression code (computed once, in SQL, by the cell definition and stored
+in the alert's evidence) is not 0 is shown as its label, never as a number (privacy rule 3), in
+text, HTML and images. Evidence without a code (older alerts) is treated as suppressed.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from affectwatch.privacy import Suppression, suppression_code
+from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings, get_settings
 from alerts.regions import region_name
 
@@ -57,10 +58,16 @@ def cell_suppression(alert: dict, settings: Settings) -> Suppression:
     """Privacy code of the alert's current cell (affect signals only; symptom counts are not affect cells)."""
     if not is_affect(alert["signal"]):
         return Suppression.NOT_SUPPRESSED
-    ev = alert.get("evidence_obj") or {}
-    cell = ev.get("cell") or {}
-    return suppression_code(cell.get("n_observations"), cell.get("n_devices"),
-                            settings.privacy.k_min, settings.privacy.min_devices)
+    cell = (alert.get("evidence_obj") or {}).get("cell") or {}
+    return _code(cell.get("suppression"))
+
+
+def _code(value) -> Suppression:
+    """The stored code; a missing or unknown one fails closed (suppressed)."""
+    try:
+        return Suppression(int(value))
+    except (TypeError, ValueError):
+        return Suppression.TOO_FEW_DEVICES
 
 
 def _safe_series(alert: dict, settings: Settings) -> dict:
@@ -70,10 +77,9 @@ def _safe_series(alert: dict, settings: Settings) -> dict:
     obs = list(s.get("observed") or [None] * len(dates))
     thr = list(s.get("threshold") or [None] * len(dates))
     if is_affect(alert["signal"]):
-        n_obs = s.get("n_observations") or [None] * len(dates)
-        n_dev = s.get("n_devices") or [None] * len(dates)
+        codes = s.get("suppression") or [None] * len(dates)
         for i in range(len(dates)):
-            if suppression_code(n_obs[i], n_dev[i], settings.privacy.k_min, settings.privacy.min_devices):
+            if _code(codes[i] if i < len(codes) else None) != Suppression.NOT_SUPPRESSED:
                 obs[i] = None
     return {"dates": dates, "observed": obs, "threshold": thr}
 
@@ -114,8 +120,10 @@ def _view(alert: dict, settings: Settings, idx: int, domain: str) -> dict:
     code = cell_suppression(alert, settings)
     hidden = code != Suppression.NOT_SUPPRESSED
 
+    label = code.label_for(settings.privacy)
+
     def num(x, digits=2):
-        return code.label if hidden else _fmt(x, digits)
+        return label if hidden else _fmt(x, digits)
 
     affect = is_affect(alert["signal"])
     return {
@@ -133,18 +141,18 @@ def _view(alert: dict, settings: Settings, idx: int, domain: str) -> dict:
         "threshold": num(alert.get("threshold")),
         "observed": num(alert.get("observed"), 3 if affect else 0),
         "expected": num(alert.get("expected"), 3 if affect else 1),
-        "p_value": code.label if hidden else _fmt_p(alert.get("p_value")),
+        "p_value": label if hidden else _fmt_p(alert.get("p_value")),
         "probability": _fmt(alert.get("probability"), 2) if alert.get("probability") is not None else None,
         "data_start": str(alert.get("data_start") or "n/a"),
         "data_end": str(alert.get("data_end") or "n/a"),
         "provisional": bool(alert.get("provisional")),
         "reason": alert.get("reason"),
-        "suppressed_label": code.label if hidden else None,
+        "suppressed_label": label if hidden else None,
         "affect": affect,
         "simulated": bool(ev.get("simulated", affect)),
         "per_detector": [
             {"name": name, "statistic": num(d.get("statistic")), "threshold": num(d.get("threshold")),
-             "p_value": code.label if hidden else _fmt_p(d.get("p_value")), "alarm": bool(d.get("alarm")),
+             "p_value": label if hidden else _fmt_p(d.get("p_value")), "alarm": bool(d.get("alarm")),
              "probability": _fmt(d.get("probability")) if d.get("probability") is not None else None}
             for name, d in sorted((ev.get("detectors") or {}).items())
         ],

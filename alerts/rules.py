@@ -108,7 +108,7 @@ class SignalRule(_Model):
     provisional_days: int = Field(default=14, ge=0)  # data ending within this many days may still be revised
     resolve_after: int = Field(default=2, ge=1)  # consecutive quiet periods that resolve an alert
     cooldown_hours: float | None = Field(default=None, ge=0)  # default: settings.alerts.cooldown_hours
-    # affect only: abstention minimums (default: settings.alerts.*)
+    # affect only: minimums that may only TIGHTEN settings.privacy.* (checked by parse_rules)
     min_devices: int | None = Field(default=None, ge=1)
     min_observations: int | None = Field(default=None, ge=1)
     min_quality: float | None = Field(default=None, ge=0, le=1)
@@ -136,6 +136,14 @@ class SignalRule(_Model):
             raise ValueError("at least one level (red or yellow) is needed")
         return self
 
+    def minimums(self, privacy) -> dict:
+        """Effective affect minimums: the rule's own where set (never below ``privacy``), else the settings'."""
+        return {
+            "min_devices": max(self.min_devices or 0, privacy.min_devices),
+            "min_observations": max(self.min_observations or 0, privacy.k_min),
+            "min_quality": max(self.min_quality if self.min_quality is not None else 0.0, privacy.min_quality),
+        }
+
     @property
     def season_period(self) -> int:
         return self.period or (52 if self.frequency == "weekly" else 7)
@@ -156,15 +164,32 @@ def _format_errors(exc: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def parse_rules(data: object, path: Path | str = "<string>") -> RuleSet:
+def _loosened(rules: RuleSet, privacy) -> list[str]:
+    """Every affect minimum of a rule that is below the privacy settings (rules may only tighten them)."""
+    floors = {"min_devices": privacy.min_devices, "min_observations": privacy.k_min, "min_quality": privacy.min_quality}
+    bad = []
+    for name, rule in rules.signals.items():
+        for field, floor in floors.items():
+            value = getattr(rule, field)
+            if value is not None and value < floor:
+                bad.append(f"  - signals.{name}.{field}: {value} is below the privacy minimum {floor} "
+                           f"(settings.privacy); alert rules may only tighten it")
+    return bad
+
+
+def parse_rules(data: object, path: Path | str = "<string>", settings: Settings | None = None) -> RuleSet:
     """Validate an already-parsed YAML document; raise RuleError naming every bad entry."""
     path = Path(path)
     if not isinstance(data, dict):
         raise RuleError(f"invalid alert rules in {path}: the top level must be a mapping with `version` and `signals`")
     try:
-        return RuleSet.model_validate(data)
+        rules = RuleSet.model_validate(data)
     except ValidationError as exc:
         raise RuleError(_format_errors(exc, path)) from None
+    bad = _loosened(rules, (settings or get_settings()).privacy)
+    if bad:
+        raise RuleError("\n".join([f"invalid alert rules in {path}:", *bad]))
+    return rules
 
 
 def load_rules(path: Path | str | None = None, settings: Settings | None = None) -> RuleSet:
@@ -176,4 +201,4 @@ def load_rules(path: Path | str | None = None, settings: Settings | None = None)
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         raise RuleError(f"alert rule file {p} is not valid YAML: {exc}") from None
-    return parse_rules(data, p)
+    return parse_rules(data, p, settings)

@@ -4,9 +4,9 @@
   region, syndrome and period, as counts or as percent of visits; one row per period, interior
   gaps filled explicitly (count 0 / previous percent) and counted, because the detectors need
   consecutive periods.
-* Affect cells: per region and day, distinct devices, observations (scored + abstained), the
-  confidence-weighted distress share and mean quality. Cells that fail the privacy rules keep
-  their counts (for abstention) but lose their value (privacy rule 3).
+* Affect cells: the day grain of the one cell definition (``affectwatch.affect_cells``, SQL in
+  ``sql/views/intermediate/int_affect_cells.sql``), exactly as the analyst marts, the dashboard
+  and emails show them: a suppressed cell keeps its counts and code but has no value.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from affectwatch.privacy import suppression_code
-from analytics.affect_anomaly import window_quality
+from affectwatch import affect_cells as cell_model
+from affectwatch.settings import Settings
 
 
 def symptom_series(con, syndrome: str, frequency: str, measure: str, as_of: datetime) -> pd.DataFrame:
@@ -76,27 +76,12 @@ def affect_windows(con, as_of: datetime, lookback_days: int) -> pd.DataFrame:
         order by region_id, window_start""", [as_of - timedelta(days=lookback_days), as_of]).df()
 
 
-def affect_cells(windows: pd.DataFrame, field: str, k_min: int, min_devices: int) -> pd.DataFrame:
-    """Daily region cells: series, date, n_devices, n_observations, quality, observed (None when suppressed), code."""
-    if windows.empty:
-        return pd.DataFrame(columns=["series", "date", "n_devices", "n_observations", "quality", "observed", "code"])
-    w = windows.copy()
-    w["date"] = pd.to_datetime(w["window_start"]).dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
-    w["scored"] = (w["n_observations"] - w["n_abstained"]).clip(lower=0)
-    w["weight"] = w["scored"] * w["confidence_mean"].clip(lower=0)
-    w["wx"] = w["weight"] * w[field]
-    w["quality"] = window_quality(w)  # the detector's own definition, so cells and verdicts agree
-    g = w.groupby(["region_id", "date"])
-    cells = pd.DataFrame({
-        "n_devices": g["device_id"].nunique(),
-        "n_observations": g["n_observations"].sum(),
-        "quality": g["quality"].mean(),
-        "wsum": g["weight"].sum(),
-        "wx": g["wx"].sum(),
-        "simulated": g["simulated"].all(),
-    }).reset_index().rename(columns={"region_id": "series"})
-    cells["observed"] = np.where(cells["wsum"] > 0, cells["wx"] / cells["wsum"].where(cells["wsum"] > 0), np.nan)
-    cells["code"] = [int(suppression_code(int(o), int(d), k_min, min_devices))
-                     for o, d in zip(cells["n_observations"], cells["n_devices"])]
-    cells.loc[cells["code"] != 0, "observed"] = np.nan
-    return cells.drop(columns=["wsum", "wx"])
+def affect_cells(con, field: str, as_of: datetime, lookback_days: int, settings: Settings | None = None) -> pd.DataFrame:
+    """Day cells up to ``as_of``: series, date, n_devices, n_scored, quality, observed (None unless code 0), code, simulated."""
+    cells = cell_model.read(con, "day", settings=settings, where="n_windows > 0 and day between ? and ?",
+                            params=[(as_of - timedelta(days=lookback_days)).date(), as_of.date()])
+    return pd.DataFrame({
+        "series": cells["region_id"], "date": pd.to_datetime(cells["day"]), "n_devices": cells["n_devices"],
+        "n_scored": cells["n_scored"], "quality": cells["quality"], "observed": cells[field].astype(float),
+        "code": cells["suppression"].astype(int), "simulated": cells["simulated"],
+    })

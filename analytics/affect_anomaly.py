@@ -6,13 +6,14 @@ an abstention with a stated reason.
 
 Method (robust, weighted, version-aware):
 
-1. Each window gets a weight ``(n_observations - n_abstained) * confidence_mean * quality``.
-   ``quality`` is the mean of the reported indicators (pose_stability, lighting, and snr_db
-   mapped linearly from 0 dB -> 0 to 20 dB -> 1); a window that reports none is not penalised
-   (quality 1). Windows with quality below ``min_quality`` are dropped.
-2. Windows are aggregated to hourly cells per region (weighted mean of the signal). A cell with
-   fewer than ``min_devices`` devices or ``min_observations`` observations is not used (privacy
-   rule 3 of DESIGN.md applies to the detector's inputs too).
+1. Windows become the **hour cells of the one cell definition** (``affectwatch.affect_cells``,
+   SQL ``sql/views/intermediate/int_affect_cells.sql``; one cell per region, clock hour and model
+   version): device-weighted mean signal, weight ``sum(n_observations x confidence_mean x
+   quality)`` (``n_observations`` = scored observations; quality = mean of the reported capture
+   indicators, snr_db mapped 0 dB -> 0 .. 20 dB -> 1, 1 when none is reported) and a suppression
+   code computed with the detector's minimums (``settings.privacy``, or tighter ones from an alert
+   rule). Only cells with code 0 are used (privacy rule 3 of DESIGN.md applies to the detector's
+   inputs too); a current period without a usable cell abstains with the reason of its codes.
 3. **Version-aware baseline.** Affect scores depend on the on-device model, so the baseline uses
    only windows of the model version that carries most weight in the current period (and the
    current period is restricted to it as well). After a version change the new version has no
@@ -27,9 +28,9 @@ Method (robust, weighted, version-aware):
    hourly values out of the scale). ``statistic = (r_now - median) / (1.4826 MAD)`` (scale
    floored at ``min_scale``), one-sided normal p-value; red p < 0.01, yellow p < 0.05.
 
-Abstention reasons (checked in this order): ``no_data``, ``too_few_devices``,
-``too_few_observations``, ``low_quality`` (weighted mean quality of the current windows below
-``min_quality``), ``model_version_change``, ``insufficient_baseline``. When a region abstains
+Abstention reasons: ``no_data``; when no current hour cell is usable, the reason of the code
+covering most of them (``too_few_observations`` 1, ``too_few_devices`` 2 or 5, ``low_quality`` 4);
+then ``model_version_change``, ``insufficient_baseline``. When a region abstains
 for a privacy reason its observed/expected values are not reported (NaN).
 """
 from __future__ import annotations
@@ -38,7 +39,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from affectwatch import affect_cells
 from affectwatch.logs import get_logger
+from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings, get_settings
 
 log = get_logger(__name__)
@@ -51,24 +54,13 @@ OUTPUT_COLUMNS = (
     "statistic", "p_value", "alarm", "level", "reason", "n_devices", "n_observations", "quality", "baseline_periods",
 )
 _PRIVACY_REASONS = {"no_data", "too_few_devices", "too_few_observations"}
-
-
-def window_quality(windows: pd.DataFrame) -> np.ndarray:
-    """Quality in [0, 1] per window: mean of the reported indicators; 1 where none is reported."""
-    parts = []
-    for col in ("quality_pose_stability", "quality_lighting"):
-        if col in windows.columns:
-            parts.append(pd.to_numeric(windows[col], errors="coerce").clip(0, 1).to_numpy(dtype=float))
-    if "quality_snr_db" in windows.columns:
-        snr = pd.to_numeric(windows["quality_snr_db"], errors="coerce").to_numpy(dtype=float)
-        parts.append(np.clip(snr / 20.0, 0.0, 1.0))
-    if not parts:
-        return np.ones(len(windows))
-    stacked = np.vstack(parts)
-    finite = np.isfinite(stacked)
-    count = finite.sum(axis=0)
-    total = np.where(finite, stacked, 0.0).sum(axis=0)
-    return np.where(count > 0, total / np.maximum(count, 1), 1.0)
+# cell code -> abstention reason, and back (the alert evidence stores the code of its reason)
+_CODE_REASONS = {int(Suppression.TOO_FEW_OBSERVATIONS): "too_few_observations",
+                 int(Suppression.TOO_FEW_DEVICES): "too_few_devices",
+                 int(Suppression.COMPLEMENTARY): "too_few_devices",
+                 int(Suppression.LOW_QUALITY): "low_quality"}
+REASON_CODES = {"no_data": int(Suppression.NO_DATA), "too_few_observations": int(Suppression.TOO_FEW_OBSERVATIONS),
+                "too_few_devices": int(Suppression.TOO_FEW_DEVICES), "low_quality": int(Suppression.LOW_QUALITY)}
 
 
 def _wmedian(values: np.ndarray, weights: np.ndarray) -> float:
@@ -103,25 +95,25 @@ def _validate(windows: pd.DataFrame, signal: str) -> pd.DataFrame:
     return w
 
 
-def _cells(w: pd.DataFrame, signal: str, min_devices: int, min_observations: int) -> pd.DataFrame:
-    """Hourly cells (weighted mean signal), keeping only cells that meet the minimums."""
-    g = w.assign(ws=w["weight"] * w[signal]).groupby("hour", sort=True)
-    cells = pd.DataFrame({
-        "W": g["weight"].sum(),
-        "ws": g["ws"].sum(),
-        "n_dev": g["device_id"].nunique(),
-        "n_obs": g["n_observations"].sum(),
-    })
-    cells = cells[(cells["n_dev"] >= min_devices) & (cells["n_obs"] >= min_observations) & (cells["W"] > 0)]
-    cells["value"] = cells["ws"] / cells["W"]
-    idx = cells.index
-    cells["how"] = idx.dayofweek * 24 + idx.hour
-    cells["hod"] = idx.hour
-    return cells
+def _hour_cells(w: pd.DataFrame, signal: str, settings: Settings) -> pd.DataFrame:
+    """Hour cells of the one cell definition, indexed by hour, with the columns the detector uses."""
+    cells = affect_cells.from_windows(w, "hour", settings)
+    out = pd.DataFrame({
+        "region_id": cells["region_id"].to_numpy(),
+        "model_version": cells["model_version"].to_numpy(),
+        "code": cells["suppression"].astype(int).to_numpy(),
+        "n_scored": cells["n_scored"].to_numpy(dtype=float),
+        "quality": cells["quality"].to_numpy(dtype=float),
+        "W": cells["weight"].to_numpy(dtype=float),
+        "value": cells[signal].to_numpy(dtype=float),
+    }, index=pd.DatetimeIndex(pd.to_datetime(cells["period_start"]).dt.tz_localize("UTC"), name="hour"))
+    out["how"] = out.index.dayofweek * 24 + out.index.hour
+    out["hod"] = out.index.hour
+    return out
 
 
 def _region(
-    rw: pd.DataFrame, signal: str, cur_start, end, period: pd.Timedelta, p: dict
+    rw: pd.DataFrame, rc: pd.DataFrame, cur_start, end, period: pd.Timedelta, p: dict
 ) -> dict:
     out: dict = {"model_version": None, "observed": np.nan, "expected": np.nan, "threshold": np.nan,
                  "statistic": np.nan, "p_value": np.nan, "alarm": False, "level": None, "reason": None,
@@ -131,23 +123,21 @@ def _region(
         return {**out, "reason": "no_data"}
     out["n_devices"] = int(cur["device_id"].nunique())
     out["n_observations"] = int(cur["n_observations"].sum())
-    scored = np.maximum(cur["n_observations"] - cur["n_abstained"], 0)
-    out["quality"] = float(np.average(cur["q"], weights=scored)) if scored.sum() > 0 else 0.0
-    if out["n_devices"] < p["min_devices"]:
-        return {**out, "reason": "too_few_devices"}
-    if out["n_observations"] < p["min_observations"]:
-        return {**out, "reason": "too_few_observations"}
-    if out["quality"] < p["min_quality"]:
-        return {**out, "reason": "low_quality"}
-    usable = rw[rw["q"] >= p["min_quality"]]
-    cur_u = usable[(usable["window_start"] >= cur_start) & (usable["window_start"] < end)]
-    version = cur_u.groupby("model_version")["weight"].sum().idxmax() if not cur_u.empty else None
+    cur_cells = rc[(rc.index >= cur_start) & (rc.index < end)]
+    shown = cur_cells["quality"].notna() & (cur_cells["n_scored"] > 0)
+    if shown.any():
+        out["quality"] = float(np.average(cur_cells.loc[shown, "quality"], weights=cur_cells.loc[shown, "n_scored"]))
+    usable = rc[rc["code"] == 0]
+    cur_u = usable[(usable.index >= cur_start) & (usable.index < end)]
+    if cur_u.empty:  # no current cell passes: the code covering most scored observations says why
+        by_code = cur_cells.groupby("code")["n_scored"].sum().sort_index()
+        return {**out, "reason": _CODE_REASONS.get(int(by_code.idxmax()), "too_few_devices")}
+    version = cur_u.groupby("model_version")["W"].sum().idxmax()
     out["model_version"] = version
-    same = usable[usable["model_version"] == version]
-    cells = _cells(same, signal, p["min_devices"], p["min_observations"])
+    cells = usable[usable["model_version"] == version]
     now = cells[(cells.index >= cur_start) & (cells.index < end)]
     base = cells[cells.index < cur_start]
-    other_versions = (usable.loc[usable["window_start"] < cur_start, "model_version"] != version).any()
+    other_versions = (usable.loc[usable.index < cur_start, "model_version"] != version).any()
     # block k holds the hours in [cur_start - (k+1) period, cur_start - k period)
     block = (np.ceil((cur_start - base.index) / period) - 1).astype(int) if len(base) else np.array([], dtype=int)
     n_periods = int(np.unique(block).size)
@@ -203,17 +193,18 @@ def affect_anomalies(
 ) -> pd.DataFrame:
     """One verdict per region for the period ending at ``at`` (default: end of the last data hour).
 
-    Minimums default to ``settings.alerts`` (min_devices 3, min_observations 11, min_quality 0.3).
-    See the module docstring for the method and the abstention reasons.
+    Minimums are ``settings.privacy`` (k_min, min_devices, min_quality); the arguments can only
+    tighten them (a lower value is ignored). See the module docstring for the method and reasons.
     """
     s = settings or get_settings()
-    p = {
-        "min_devices": s.alerts.min_devices if min_devices is None else int(min_devices),
-        "min_observations": s.alerts.min_observations if min_observations is None else int(min_observations),
-        "min_quality": s.alerts.min_quality if min_quality is None else float(min_quality),
-        "min_baseline_periods": int(min_baseline_periods), "alpha": alpha, "alpha_red": alpha_red,
-        "min_scale": float(min_scale),
-    }
+    tight = s.privacy.model_copy(update={
+        "min_devices": max(s.privacy.min_devices, int(min_devices or 0)),
+        "k_min": max(s.privacy.k_min, int(min_observations or 0)),
+        "min_quality": max(s.privacy.min_quality, float(min_quality or 0.0)),
+    })
+    s = s.model_copy(update={"privacy": tight})
+    p = {"min_baseline_periods": int(min_baseline_periods), "alpha": alpha, "alpha_red": alpha_red,
+         "min_scale": float(min_scale)}
     if signal not in SIGNALS:
         raise ValueError(f"unknown signal {signal!r}; choose one of: {', '.join(SIGNALS)}")
     if period_hours <= 0 or baseline_days <= 0:
@@ -221,17 +212,17 @@ def affect_anomalies(
     if windows.empty:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
     w = _validate(windows, signal)
-    w["q"] = window_quality(w)
-    w["weight"] = np.maximum(w["n_observations"] - w["n_abstained"], 0) * w["confidence_mean"].clip(0, 1) * w["q"]
     w["hour"] = w["window_start"].dt.floor("h")
     period = pd.Timedelta(hours=period_hours)
     end = pd.Timestamp(at) if at is not None else w["hour"].max() + pd.Timedelta(hours=1)
     end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
     cur_start = end - period
     w = w[(w["window_start"] >= cur_start - pd.Timedelta(days=baseline_days)) & (w["window_start"] < end)]
+    cells = _hour_cells(w, signal, s)
+    by_region = dict(tuple(cells.groupby("region_id", sort=True)))
     rows = []
     for region, rw in w.groupby("region_id", sort=True):
-        rec = _region(rw, signal, cur_start, end, period, p)
+        rec = _region(rw, by_region.get(region, cells.iloc[:0]), cur_start, end, period, p)
         if rec["reason"] in _PRIVACY_REASONS:
             rec.update(observed=np.nan, expected=np.nan, threshold=np.nan)
         rows.append({"region_id": region, "period_start": cur_start, "period_end": end, "signal": signal, **rec})

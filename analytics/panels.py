@@ -3,26 +3,27 @@
 * Symptom series: weekly (MMWR weeks ending Saturday) or daily counts per region for one syndrome,
   the latest revision (max ``reported_at``) per period, or what was known ``as_of`` a time
   (latest ``reported_at`` <= as_of). Daily reports are summed into complete MMWR weeks.
-* Affect features per region-period: device-weighted (by ``n_observations``) means of valence,
-  arousal, distress share, confidence and capture-quality indicators; number of devices (distinct
-  ``device_id``) and observations; and the privacy code of :mod:`affectwatch.privacy`. A suppressed
-  cell carries its code and NULL features, never zeros.
+* Affect features per region-period: the day or week grain of the one cell definition
+  (``affectwatch.affect_cells``, SQL ``sql/views/intermediate/int_affect_cells.sql``): device-
+  weighted means of valence, arousal, distress share, confidence and capture-quality indicators,
+  devices, scored observations and the suppression code, exactly as the analyst marts publish
+  them (whole cells only, never a partial period). A suppressed cell has NULL features, never 0.
 * Model versions: an on-device model update can shift scores (e.g. +0.08 arousal). Each non-
-  reference version's shift is estimated from region-days where both versions report (the rollout
-  overlap; all region-days if they never overlap) and subtracted before aggregation, so a version
-  change alone does not move the features.
-Days are UTC calendar days of ``window_start``.
+  reference version's shift is estimated on published cells (cells led by that version minus
+  cells led by the reference version, in regions that have both) and subtracted, so a version
+  change alone does not move the features much.
+Days are UTC calendar days of ``window_start``; weeks are MMWR weeks (Sunday..Saturday), dated by
+their Saturday.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
 import duckdb
-import numpy as np
 import pandas as pd
 
+from affectwatch import affect_cells
 from affectwatch.logs import get_logger
-from affectwatch.privacy import Suppression, suppression_code
 from affectwatch.settings import Settings, get_settings
 
 log = get_logger(__name__)
@@ -30,7 +31,8 @@ log = get_logger(__name__)
 AFFECT_FEATURES = ("valence", "arousal", "distress_share", "confidence")
 QUALITY_FEATURES = ("quality_pose_stability", "quality_lighting", "quality_snr_db")
 _SOURCE = {"valence": "valence_mean", "arousal": "arousal_mean", "distress_share": "distress_share",
-           "confidence": "confidence_mean", **{q: q for q in QUALITY_FEATURES}}
+           "confidence": "confidence_mean", "quality_pose_stability": "pose_stability",
+           "quality_lighting": "lighting", "quality_snr_db": "snr_db"}
 
 SYMPTOMS_SQL = """
 -- latest revision per (region, period) known at the as-of time
@@ -42,27 +44,6 @@ with ranked as (
 )
 select region_id, period_start, period_end, count, denominator from ranked where rn = 1
 """
-
-DAY_CELLS_SQL = """
--- observation-weighted sums per (region, UTC day, model version)
-select region_id,
-       cast(window_start at time zone 'UTC' as date) as day,
-       model_version,
-       sum(n_observations) as n_obs,
-       {sums}
-from {rel}
-where ($start is null or window_start >= $start) and ($end is null or window_start < $end)
-group by all
-"""
-
-DEVICES_SQL = """
--- distinct devices per (region, period)
-select region_id, {period} as date, count(distinct device_id) as n_devices
-from (select region_id, device_id, cast(window_start at time zone 'UTC' as date) as day from {rel}
-      where ($start is null or window_start >= $start) and ($end is null or window_start < $end))
-group by all
-"""
-
 
 def week_end(dates: pd.Series) -> pd.Series:
     """The Saturday ending the MMWR week (Sunday..Saturday) of each date."""
@@ -101,79 +82,61 @@ def symptom_series(con: duckdb.DuckDBPyConnection, syndrome: str, freq: str = "W
 
 
 def _version_shifts(cells: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Per model version, the mean feature shift against the most common version, estimated on
-    region-days where both report (falls back to all region-days)."""
-    counts = cells.groupby("model_version")["n_obs"].sum()
+    """Per model version, the mean feature shift against the version leading most cells, estimated on
+    published cells of regions where both lead some cells."""
+    counts = cells.groupby("model_version")["n_observations"].sum()
     ref = counts.idxmax()
     rows = []
     for v in counts.index:
-        if v == ref:
-            rows.append({"model_version": v, **{f: 0.0 for f in features}})
-            continue
-        a = cells[cells.model_version == v].set_index(["region_id", "day"])
-        b = cells[cells.model_version == ref].set_index(["region_id", "day"])
-        both = a.index.intersection(b.index)
-        shift = {}
-        for f in features:
-            if len(both):
-                d = (a.loc[both, f] - b.loc[both, f]).dropna()
-                shift[f] = float(d.mean()) if len(d) else 0.0
-            else:
-                shift[f] = float(a[f].mean() - b[f].mean())
+        shift = {f: 0.0 for f in features}
+        if v != ref:
+            both = set(cells.loc[cells.model_version == v, "location"]) & set(cells.loc[cells.model_version == ref, "location"])
+            a = cells[(cells.model_version == v) & cells.location.isin(both)].groupby("location")[features].mean()
+            b = cells[(cells.model_version == ref) & cells.location.isin(both)].groupby("location")[features].mean()
+            d = (a - b).mean() if len(both) else cells[cells.model_version == v][features].mean() - cells[cells.model_version == ref][features].mean()
+            shift = {f: float(d[f]) if pd.notna(d[f]) else 0.0 for f in features}
+            log.info("model version shift removed", version=v, reference=ref, regions=len(both),
+                     **{f"shift_{f}": round(x, 4) for f, x in shift.items()})
         rows.append({"model_version": v, **shift})
-        log.info("model version shift removed", version=v, reference=ref, overlap_cells=len(both),
-                 **{f"shift_{f}": round(s, 4) for f, s in shift.items()})
     return pd.DataFrame(rows)
 
 
 def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd.DataFrame | None = None,
                     freq: str = "W", start=None, end=None, settings: Settings | None = None,
                     adjust_versions: bool = True) -> pd.DataFrame:
-    """Affect features per region-period from the warehouse ``affect_windows`` table or from a
-    DataFrame with its columns (``windows``). Columns: ``location, date, <features>, n_devices,
-    n_observations, suppression``; suppressed cells have NULL features."""
+    """Affect features per region-period from the warehouse (``con``) or from a DataFrame with the
+    ``affect_windows`` columns (``windows``). Columns: ``location, date, <features>, n_devices,
+    n_observations (scored), suppression``; suppressed cells have NULL features. ``start``/``end``
+    keep the whole cells that overlap [start, end)."""
+    if freq not in ("W", "D"):
+        raise ValueError(f"freq {freq!r} is not supported; use 'W' or 'D'")
     s = settings or get_settings()
+    grain, days = ("week", 7) if freq == "W" else ("day", 1)
+    where = "n_windows > 0 and (?::date is null or day + ? > ?::date) and (?::date is null or day < ?::date)"
+    lo = pd.Timestamp(start).date() if start is not None else None
+    hi = pd.Timestamp(end).date() if end is not None else None
+    params = [lo, days, lo, hi, hi]
     if windows is not None:
-        import pyarrow as pa
-
-        con = duckdb.connect()
-        con.register("windows_df", pa.Table.from_pandas(windows, preserve_index=False))
-        rel = "windows_df"
+        cells = affect_cells.from_windows(windows, grain, s, where=where, params=params)
     elif con is not None:
-        rel = "affect_windows"
+        cells = affect_cells.read(con, grain, settings=s, where=where, params=params)
     else:
         raise ValueError("affect_features needs a warehouse connection or a windows DataFrame")
     feats = list(AFFECT_FEATURES + QUALITY_FEATURES)
-    sums = ",\n       ".join(
-        f"sum(n_observations * {_SOURCE[f]}) / nullif(sum(case when {_SOURCE[f]} is not null then n_observations end), 0) as {f}"
-        for f in feats)
-    params = {"start": pd.Timestamp(start).to_pydatetime() if start is not None else None,
-              "end": pd.Timestamp(end).to_pydatetime() if end is not None else None}
-    cells = con.execute(DAY_CELLS_SQL.format(sums=sums, rel=rel), params).df()
     cols = ["location", "date", *feats, "n_devices", "n_observations", "suppression"]
     if cells.empty:
         return pd.DataFrame(columns=cols)
-    cells["day"] = pd.to_datetime(cells["day"])
-    if adjust_versions and cells["model_version"].nunique() > 1:
-        shifts = _version_shifts(cells, feats).set_index("model_version")
-        cells[feats] = cells[feats] - shifts.loc[cells["model_version"], feats].to_numpy()
-    cells["date"] = week_end(cells["day"]) if freq == "W" else cells["day"]
-    w = cells["n_obs"].to_numpy(dtype=float)
-    agg = {"n_observations": cells.groupby(["region_id", "date"])["n_obs"].sum()}
-    for f in feats:
-        ok = cells[f].notna()
-        num = (cells[f].fillna(0) * w).groupby([cells["region_id"], cells["date"]]).sum()
-        den = pd.Series(np.where(ok, w, 0.0)).groupby([cells["region_id"].to_numpy(), cells["date"].to_numpy()]).sum()
-        agg[f] = (num / den.to_numpy()).where(den.to_numpy() > 0)
-    out = pd.DataFrame(agg).reset_index().rename(columns={"region_id": "location"})
-    period = "day" if freq == "D" else "day + cast((6 - dayofweek(day)) % 7 as integer)"
-    dev = con.execute(DEVICES_SQL.format(period=period, rel=rel), params).df()
-    dev["date"] = pd.to_datetime(dev["date"])
-    out = out.merge(dev.rename(columns={"region_id": "location"}), on=["location", "date"], how="left")
-    codes = [int(suppression_code(int(n), int(d), s.privacy.k_min, s.privacy.min_devices))
-             for n, d in zip(out["n_observations"], out["n_devices"].fillna(0))]
-    out["suppression"] = codes
-    low = (out["suppression"] == 0) & (out["confidence"] < s.alerts.min_quality)
-    out.loc[low, "suppression"] = int(Suppression.LOW_QUALITY)
-    out.loc[out["suppression"] != 0, feats] = np.nan
+    day = pd.to_datetime(cells["day"])
+    out = pd.DataFrame({
+        "location": cells["region_id"], "date": day + pd.Timedelta(days=6) if freq == "W" else day,
+        **{f: cells[_SOURCE[f]].astype(float) for f in feats},
+        "n_devices": cells["n_devices"], "n_observations": cells["n_scored"],
+        "suppression": cells["suppression"].astype(int), "model_version": cells["model_version"],
+    })
+    published = out[out["suppression"] == 0]
+    if adjust_versions and published["model_version"].nunique() > 1:
+        shifts = _version_shifts(published, list(AFFECT_FEATURES)).set_index("model_version")
+        known = out["model_version"].isin(shifts.index)
+        out.loc[known, list(AFFECT_FEATURES)] = (
+            out.loc[known, list(AFFECT_FEATURES)].to_numpy() - shifts.loc[out.loc[known, "model_version"], list(AFFECT_FEATURES)].to_numpy())
     return out[cols].sort_values(["location", "date"]).reset_index(drop=True)

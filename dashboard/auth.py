@@ -33,6 +33,7 @@ PERMISSIONS = {
     "acknowledge": {"official", "admin"},
     "download": {"analyst", "admin"},
     "subscriptions": {"admin"},
+    "operator_counts": {"admin"},  # feed counts of cells below the privacy minimums (data quality)
 }
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

@@ -55,7 +55,11 @@ def _connection(key: str):
                 "run `affectwatch warehouse migrate` (or the demo) first, or set AFFECTWATCH_DATA_DIR"
             )
     log.info("dashboard warehouse connection opened", catalog=settings.catalog)
-    return connect(settings, read_only=True)
+    con = connect(settings, read_only=True)
+    from affectwatch.views import install_views
+
+    install_views(con, settings)  # the one affect-cell definition, with this warehouse's minimums
+    return con
 
 
 def connection(key: str):
@@ -64,6 +68,17 @@ def connection(key: str):
 
 def _run(fn, key: str, *args):
     return fn(connection(key), _alias(key), *args)
+
+
+def hide_small_feed_counts(q: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Blank the counts of region-site rows below the privacy minimums (for every role but the operator)."""
+    small = q["n_devices"] < settings.privacy.min_devices
+    cols = [c for c in ("n_devices", "windows_per_day", "expected_per_day", "completeness", "abstain_share",
+                        "confidence") if c in q]
+    q = q.copy()
+    q[cols] = q[cols].astype(float)
+    q.loc[small, cols] = None
+    return q
 
 
 # --- overview ---------------------------------------------------------------------------------
@@ -83,8 +98,8 @@ def syndromes(key: str) -> list[str]:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def affect_week(key: str, week: dt.date, k_min: int, min_devices: int, min_quality: float) -> pd.DataFrame:
-    return _run(q.affect_week, key, week, k_min, min_devices, min_quality)
+def affect_week(key: str, week: dt.date) -> pd.DataFrame:
+    return _run(q.affect_week, key, week)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -119,8 +134,8 @@ def region_forecasts(key: str, region: str, target: str, model: str, n_past: int
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def affect_daily(key: str, region: str, k_min: int, min_devices: int, min_quality: float, days: int) -> pd.DataFrame:
-    return _run(q.affect_daily, key, region, k_min, min_devices, min_quality, days)
+def affect_daily(key: str, region: str, days: int) -> pd.DataFrame:
+    return _run(q.affect_daily, key, region, days)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -172,8 +187,8 @@ def ingest_lag(key: str, limit: int = 200) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def suppressed_share(key: str, days: int, k_min: int, min_devices: int, min_quality: float) -> pd.DataFrame:
-    return _run(q.suppressed_share, key, days, k_min, min_devices, min_quality)
+def suppressed_share(key: str, days: int) -> pd.DataFrame:
+    return _run(q.suppressed_share, key, days)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

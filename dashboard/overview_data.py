@@ -87,9 +87,8 @@ def _alert(ctx, signal, week, **_):
 
 
 def _affect(ctx, signal, week, **_):
-    from dashboard.ui import privacy_args
 
-    cells = data.affect_week(ctx.key, week, *privacy_args(ctx.settings))
+    cells = data.affect_week(ctx.key, week)
     if cells.empty:
         return pd.DataFrame(columns=COLUMNS)
     value, se = cells[signal].astype(float), cells[f"{signal}_se"].astype(float)

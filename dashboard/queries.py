@@ -1,8 +1,9 @@
 """Warehouse SQL for the dashboard: plain functions of (connection, parameters) -> DataFrame.
 
 Every value that comes from the user is bound as a parameter (``?``); no SQL text is ever built
-from user input. Small-cell suppression follows DESIGN.md privacy rule 3 and the codes of
-``affectwatch.privacy.Suppression``: a suppressed cell has a NULL value and a non-zero code.
+from user input. Affect cells are read from the one cell definition (``affectwatch.affect_cells``, SQL in
+``sql/views/intermediate/int_affect_cells.sql``): a suppressed cell has NULL values and a
+non-zero ``affectwatch.privacy.Suppression`` code, exactly as in the analyst marts.
 
 ``dashboard/data.py`` wraps these in ``st.cache_data`` functions; the benchmark and the tests can
 call them directly on any connection.
@@ -15,7 +16,7 @@ import re
 import duckdb
 import pandas as pd
 
-from affectwatch.privacy import Suppression
+from affectwatch import affect_cells
 
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -41,98 +42,38 @@ def run(con: duckdb.DuckDBPyConnection, alias: str, sql: str, params: list | tup
         cur.close()
 
 
-def _suppression_case(obs: str, devices: str, quality: str) -> str:
-    """SQL CASE giving the Suppression code of a cell (parameters: k_min, min_devices, min_quality)."""
-    return (
-        f"case when coalesce({obs}, 0) = 0 then {int(Suppression.NO_DATA)}"
-        f" when {obs} < ? then {int(Suppression.TOO_FEW_OBSERVATIONS)}"
-        f" when {devices} < ? then {int(Suppression.TOO_FEW_DEVICES)}"
-        f" when {quality} < ? then {int(Suppression.LOW_QUALITY)}"
-        f" else {int(Suppression.NOT_SUPPRESSED)} end"
-    )
-
-
 # ---------------------------------------------------------------------------------------------
-# affect
+# affect: cells come from the one definition (sql/views/intermediate/int_affect_cells.sql)
 # ---------------------------------------------------------------------------------------------
-def _affect_cells_sql(period: str, where: str) -> str:
-    """Region x period affect cells: device-weighted means with standard errors and suppression.
+_CELL_NAMES = {"period_start": "period", "n_scored": "n_obs", "confidence_mean": "confidence",
+               "distress_share": "distress", "arousal_mean": "arousal", "valence_mean": "valence"}
+_CELL_COLUMNS = ["region_id", "period", "n_devices", "n_obs", "n_abstained", "n_scored", "n_windows",
+                 "abstain_share", "confidence", "quality", "pose_stability", "lighting", "snr_db", "simulated",
+                 "model_versions", "suppression", "distress", "distress_se", "arousal", "arousal_se",
+                 "valence", "valence_se"]
 
-    Each device gets one mean per period (weighted by its scored observations); the cell value is
-    the mean over devices and its standard error the SD over devices / sqrt(n_devices), so one
-    busy device cannot pose as certainty. The k_min rule counts *scored* observations (abstentions
-    carry no affect value).
+
+def _cells(con, grain: str, where: str, params: list) -> pd.DataFrame:
+    """Affect cells as the dashboard names their columns (values already NULL when suppressed).
+
+    ``n_obs`` and ``n_scored`` are both the scored observations (n_observations of the windows).
     """
-    code = _suppression_case("c.n_scored", "c.n_devices", "c.confidence")
-    return f"""
-    with w as (
-        select region_id, device_id, {period} as period,
-               n_observations, n_abstained, greatest(n_observations - n_abstained, 0) as scored,
-               distress_share, arousal_mean, valence_mean, confidence_mean, simulated, model_version,
-               quality_pose_stability, quality_lighting, quality_snr_db
-        from affect_windows
-        where {where}
-    ), dev as (
-        select region_id, period, device_id,
-               sum(n_observations) as n_obs, sum(n_abstained) as n_abs, count(*) as n_windows,
-               sum(distress_share * scored) / nullif(sum(scored), 0) as distress,
-               sum(arousal_mean * scored) / nullif(sum(scored), 0) as arousal,
-               sum(valence_mean * scored) / nullif(sum(scored), 0) as valence,
-               avg(confidence_mean) as confidence,
-               avg(quality_pose_stability) as pose_stability, avg(quality_lighting) as lighting,
-               avg(quality_snr_db) as snr_db,
-               bool_or(simulated) as simulated,
-               string_agg(distinct model_version, ',' order by model_version) as model_versions
-        from w group by all
-    ), c as (
-        select region_id, period,
-               count(*) as n_devices, sum(n_obs) as n_obs, sum(n_abs) as n_abstained,
-               sum(n_obs) - sum(n_abs) as n_scored,
-               sum(n_windows) as n_windows,
-               avg(distress) as distress, stddev_samp(distress) / sqrt(count(*)) as distress_se,
-               avg(arousal) as arousal, stddev_samp(arousal) / sqrt(count(*)) as arousal_se,
-               avg(valence) as valence, stddev_samp(valence) / sqrt(count(*)) as valence_se,
-               avg(confidence) as confidence,
-               avg(pose_stability) as pose_stability, avg(lighting) as lighting, avg(snr_db) as snr_db,
-               bool_or(simulated) as simulated,
-               string_agg(distinct model_versions, ',') as model_versions
-        from dev group by all
-    )
-    select c.region_id, c.period, c.n_devices, c.n_obs, c.n_abstained, c.n_scored, c.n_windows,
-           c.n_abstained / nullif(c.n_obs, 0) as abstain_share,
-           c.confidence, c.pose_stability, c.lighting, c.snr_db, c.simulated, c.model_versions,
-           {code} as suppression,
-           c.distress, c.distress_se, c.arousal, c.arousal_se, c.valence, c.valence_se
-    from c
-    """
+    df = affect_cells.read(con, grain, where=where, params=params)
+    df = df.assign(n_scored=df["n_scored"]).rename(columns=_CELL_NAMES)
+    df["n_scored"] = df["n_obs"]
+    df["period"] = pd.to_datetime(df["period"]).dt.date if len(df) else df["period"]
+    return df[_CELL_COLUMNS].reset_index(drop=True)
 
 
-def _mask_suppressed(df: pd.DataFrame) -> pd.DataFrame:
-    """NULL every value of a suppressed cell (the code stays): never a number for a small cell."""
-    cols = [c for c in ("distress", "distress_se", "arousal", "arousal_se", "valence", "valence_se") if c in df]
-    if len(df):
-        df.loc[df["suppression"] != 0, cols] = None
-    return df
+def affect_week(con, alias: str, week: dt.date) -> pd.DataFrame:
+    """Affect cells of every region for the MMWR week starting ``week`` (regions with data)."""
+    return _cells(con, "week", "day = ? and n_windows > 0", [week])
 
 
-def affect_week(con, alias: str, week: dt.date, k_min: int, min_devices: int, min_quality: float) -> pd.DataFrame:
-    """Affect cells of every region for the MMWR week starting ``week``."""
-    start = dt.datetime.combine(week, dt.time(), tzinfo=dt.timezone.utc)
-    sql = _affect_cells_sql("?::date", "window_start >= ? and window_start < ?")
-    df = run(con, alias, sql + " order by c.region_id",
-             [week, start, start + dt.timedelta(days=7), k_min, min_devices, min_quality])
-    return _mask_suppressed(df)
-
-
-def affect_daily(con, alias: str, region: str, k_min: int, min_devices: int, min_quality: float,
-                 days: int = 120) -> pd.DataFrame:
+def affect_daily(con, alias: str, region: str, days: int = 120) -> pd.DataFrame:
     """Daily affect cells for one region over the last ``days`` days with data."""
-    sql = _affect_cells_sql(
-        "cast(window_start as date)",
-        "region_id = ? and window_start >= (select max(window_start) from affect_windows where region_id = ?) - to_days(?)",
-    )
-    df = run(con, alias, sql + " order by c.period", [region, region, days, k_min, min_devices, min_quality])
-    return _mask_suppressed(df)
+    return _cells(con, "day", "region_id = ? and n_windows > 0 and day > (select max(day) from "
+                  f"{affect_cells.CELLS} where grain = 'day' and region_id = ?) - to_days(?)", [region, region, days])
 
 
 def model_version_changes(con, alias: str, region: str) -> pd.DataFrame:
@@ -441,13 +382,10 @@ def ingest_lag(con, alias: str, limit: int = 200) -> pd.DataFrame:
     """, [limit])
 
 
-def suppressed_share(con, alias: str, days: int, k_min: int, min_devices: int, min_quality: float) -> pd.DataFrame:
-    """Share of region-day affect cells suppressed, per day and suppression code."""
-    sql = _affect_cells_sql(
-        "cast(window_start as date)",
-        "window_start >= (select max(window_start) from affect_windows) - to_days(?)",
-    )
-    df = run(con, alias, sql, [days, k_min, min_devices, min_quality])
+def suppressed_share(con, alias: str, days: int) -> pd.DataFrame:
+    """Share of region-day affect cells suppressed (any non-zero code but no data), per day."""
+    df = _cells(con, "day", "n_windows > 0 and day > (select max(day) from "
+                f"{affect_cells.CELLS} where grain = 'day') - to_days(?)", [days])
     if df.empty:
         return pd.DataFrame(columns=["period", "n_cells", "n_suppressed", "suppressed_share"])
     g = df.groupby("period").agg(n_cells=("region_id", "size"), n_suppressed=("suppression", lambda s: int((s != 0).sum())))

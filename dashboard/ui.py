@@ -43,10 +43,6 @@ def context() -> Context:
     return ctx
 
 
-def privacy_args(settings: Settings) -> tuple[int, int, float]:
-    return settings.privacy.k_min, settings.privacy.min_devices, settings.alerts.min_quality
-
-
 def banners(ctx: Context) -> dict:
     """Freshness, simulated-data and soft-signal notices shown at the top of every page."""
     fresh = data.freshness(ctx.key)

@@ -92,3 +92,18 @@ def test_rules_command_validates_and_summarises(tmp_path):
     bad.write_text(yaml.safe_dump(doc))
     res = CliRunner().invoke(app, ["alerts", "rules", "--file", str(bad)])
     assert res.exit_code == 2 and "unknown detector 'nope'" in res.output
+
+
+def test_affect_minimums_may_only_tighten_the_privacy_settings():
+    from affectwatch.settings import Settings
+
+    doc = _doc()
+    doc["signals"]["affect_distress"]["min_devices"] = 2
+    with pytest.raises(RuleError, match=r"signals.affect_distress.min_devices: 2 is below the privacy minimum 3"):
+        parse_rules(doc, "rules.yaml", settings=Settings())
+    doc["signals"]["affect_distress"].update(min_devices=5, min_quality=0.5)
+    rule = parse_rules(doc, "rules.yaml", settings=Settings()).signals["affect_distress"]
+    assert rule.minimums(Settings().privacy) == {"min_devices": 5, "min_observations": 11, "min_quality": 0.5}
+    # the same rule file is refused where the privacy settings are stricter than the rule
+    with pytest.raises(RuleError, match="min_devices: 5 is below the privacy minimum 6"):
+        parse_rules(doc, "rules.yaml", settings=Settings(privacy={"min_devices": 6}))

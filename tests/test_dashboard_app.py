@@ -118,7 +118,7 @@ def test_overview_county_cell_with_few_scored_observations_is_suppressed(open_en
     assert not at.exception
     feats = {f["properties"]["region_id"]: f["properties"] for f in deck_spec(at)["layers"][0]["data"]["features"]}
     assert len(feats) > 3000
-    assert feats["04013"]["status"] == "suppressed: fewer than k_min observations"
+    assert feats["04013"]["status"] == "suppressed: fewer than 11 scored observations"
 
 
 @pytest.mark.parametrize("signal", ["alert", "distress", "arousal", "growth", "rate"])

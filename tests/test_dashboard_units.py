@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from affectwatch.privacy import Suppression
+from affectwatch.settings import Settings
+from affectwatch.views import install_views
 
 
 # --- auth ------------------------------------------------------------------------------------
@@ -142,13 +144,18 @@ def test_alert_colours_are_okabe_ito_and_h3_layer():
 def test_affect_cells_carry_suppression_codes_never_values(populated_warehouse):
     from dashboard import queries as q
 
-    week = q.affect_week(populated_warehouse, "wh", dt.date(2023, 5, 21), 11, 3, 0.3).set_index("region_id")
+    week = q.affect_week(populated_warehouse, "wh", dt.date(2023, 5, 21)).set_index("region_id")
     assert week.loc["25", "suppression"] == Suppression.TOO_FEW_DEVICES
     assert pd.isna(week.loc["25", "distress"]) and pd.isna(week.loc["25", "distress_se"])
     assert week.loc["48", "suppression"] == 0 and 0 < week.loc["48", "distress"] < 1
-    county = q.affect_week(populated_warehouse, "wh", dt.date(2023, 6, 11), 11, 3, 0.3).set_index("region_id")
+    county = q.affect_week(populated_warehouse, "wh", dt.date(2023, 6, 11)).set_index("region_id")
     assert county.loc["04013", "suppression"] == Suppression.TOO_FEW_OBSERVATIONS  # 9 scored < k_min
-    stricter = q.affect_week(populated_warehouse, "wh", dt.date(2023, 6, 11), 11, 7, 0.3).set_index("region_id")
+    # the minimums come from the settings the cell model was installed with
+    install_views(populated_warehouse, Settings(privacy={"min_devices": 7}))
+    try:
+        stricter = q.affect_week(populated_warehouse, "wh", dt.date(2023, 6, 11)).set_index("region_id")
+    finally:
+        install_views(populated_warehouse, Settings())
     states = stricter.drop(index="04013")
     assert (states["suppression"] == Suppression.TOO_FEW_DEVICES).all()  # no state has 7 devices
     assert states["distress"].isna().all()

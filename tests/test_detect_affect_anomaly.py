@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.affect_anomaly import OUTPUT_COLUMNS, affect_anomalies, window_quality
+from affectwatch import affect_cells
+from affectwatch.settings import Settings
+from analytics.affect_anomaly import OUTPUT_COLUMNS, affect_anomalies
 
 END = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -117,16 +119,18 @@ def test_too_few_observations_and_no_data():
 
 def test_minimums_come_from_settings(settings):
     w = region_windows("A", shift=0.08, seed=1)
-    strict = settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"min_devices": 6})})
+    strict = settings.model_copy(update={"privacy": settings.privacy.model_copy(update={"min_devices": 6})})
     assert affect_anomalies(w, settings=strict)["reason"].iloc[0] == "too_few_devices"
     assert affect_anomalies(w, settings=settings)["alarm"].iloc[0]
 
 
 def test_window_quality_and_validation():
-    frame = pd.DataFrame({"quality_pose_stability": [0.8, np.nan, np.nan],
-                          "quality_lighting": [0.4, np.nan, np.nan],
-                          "quality_snr_db": [np.nan, 10.0, np.nan]})
-    assert window_quality(frame).tolist() == pytest.approx([0.6, 0.5, 1.0])
+    # capture quality of the one cell definition: mean of the reported indicators, 1 when none
+    frame = region_windows("Q", n_devices=1, days=1).head(3).assign(
+        region_id=["q1", "q2", "q3"], quality_pose_stability=[0.8, np.nan, np.nan],
+        quality_lighting=[0.4, np.nan, np.nan], quality_snr_db=[np.nan, 10.0, np.nan])
+    cells = affect_cells.from_windows(frame, "hour", Settings(privacy={"min_devices": 1}))
+    assert cells.set_index("region_id")["quality"].to_dict() == pytest.approx({"q1": 0.6, "q2": 0.5, "q3": 1.0})
     with pytest.raises(ValueError, match="model_version"):
         affect_anomalies(region_windows("A", days=2).drop(columns=["model_version"]))
     with pytest.raises(ValueError, match="unknown signal"):

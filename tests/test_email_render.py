@@ -11,13 +11,14 @@ from alerts import render
 NOW = datetime(2026, 3, 3, 7, 0, tzinfo=timezone.utc)
 
 
-def _affect_alert(n_devices: int, n_obs: int, **kw) -> dict:
+def _affect_alert(n_devices: int, n_obs: int, code: int | None = 0, **kw) -> dict:
+    """An affect alert whose evidence carries the cell codes the SQL cell definition gave (``code`` = current cell)."""
     ev = {
         "detectors": {"affect": {"statistic": 7.77, "threshold": 0.1234, "p_value": 1e-6, "alarm": n_devices >= 3}},
-        "cell": {"n_devices": n_devices, "n_observations": n_obs},
+        "cell": {"n_devices": n_devices, "n_scored": n_obs, "suppression": code},
         "series": {"dates": ["2026-02-28", "2026-03-01", "2026-03-02"], "observed": [0.101, 0.555, 0.777],
-                   "n_devices": [4, 2, n_devices], "n_observations": [400, 300, n_obs],
-                   "threshold": [0.1234] * 3},
+                   "n_devices": [4, 2, n_devices], "n_scored": [400, 300, n_obs],
+                   "suppression": [0, int(Suppression.TOO_FEW_DEVICES), code], "threshold": [0.1234] * 3},
         "simulated": True,
     }
     return {"alert_id": "06|affect_distress|2026-03-02", "region_id": "06", "signal": "affect_distress",
@@ -35,24 +36,32 @@ def _parts(msg):
 
 def test_affect_cell_below_privacy_minimums_shows_the_suppression_label_not_numbers():
     s = Settings()
-    msg = render.render_immediate(_affect_alert(2, 300), "a@b.example", "<m1@x>", settings=s, now=NOW)
+    msg = render.render_immediate(_affect_alert(2, 300, 2), "a@b.example", "<m1@x>", settings=s, now=NOW)
     text, html = _parts(msg)
-    label = Suppression.TOO_FEW_DEVICES.label
+    label = Suppression.TOO_FEW_DEVICES.label_for(s.privacy)
+    assert label == "suppressed: fewer than 3 devices"
     for body in (text, html):
         assert label in body
         assert "0.0001" not in body  # no p-value from a suppressed cell either
         for number in ("0.777", "0.78", "7.77", "0.1234", "0.12", "0.101"):
             assert number not in body, number
     # sparkline data: the 2-device day and the current cell are blanked before drawing
-    safe = render._safe_series({**_affect_alert(2, 300), "evidence_obj": json.loads(_affect_alert(2, 300)["evidence"])}, s)
+    alert = _affect_alert(2, 300, 2)
+    safe = render._safe_series({**alert, "evidence_obj": json.loads(alert["evidence"])}, s)
     assert safe["observed"] == [0.101, None, None]
-    # too few observations (k_min = 11) is suppressed as well
-    few = render.render_immediate(_affect_alert(5, 10), "a@b.example", "<m2@x>", settings=s, now=NOW)
-    assert Suppression.TOO_FEW_OBSERVATIONS.label in _parts(few)[0]
+    # too few observations (k_min = 11) is suppressed as well, with the configured k_min in the label
+    few = render.render_immediate(_affect_alert(5, 10, 1), "a@b.example", "<m2@x>", settings=s, now=NOW)
+    assert "suppressed: fewer than 11 scored observations" in _parts(few)[0]
+    strict = Settings(privacy={"k_min": 25, "min_devices": 4})
+    few = render.render_immediate(_affect_alert(5, 10, 1), "a@b.example", "<m2@x>", settings=strict, now=NOW)
+    assert "suppressed: fewer than 25 scored observations" in _parts(few)[0]
+    # evidence without a code (an alert stored before codes were kept) fails closed
+    old = render.render_immediate(_affect_alert(5, 500, None), "a@b.example", "<m5@x>", settings=s, now=NOW)
+    assert "0.777" not in _parts(old)[0]
 
 
 def test_affect_email_says_simulated_and_soft_signal_and_shows_safe_numbers():
-    msg = render.render_immediate(_affect_alert(5, 500), "a@b.example", "<m3@x>", settings=Settings(), now=NOW)
+    msg = render.render_immediate(_affect_alert(5, 500, 0), "a@b.example", "<m3@x>", settings=Settings(), now=NOW)
     text, html = _parts(msg)
     assert "SIMULATED" in text and "soft, contested signal" in text
     assert "simulated" in html and "soft, contested signal" in html

@@ -70,7 +70,9 @@ def test_affect_features_weighted_and_suppressed(warehouse, data_dir, settings):
     cell = feats[(feats.location == "06") & (feats.date == pd.Timestamp("2023-01-07"))].iloc[0]
     raw = w[(w.region_id == "06") & (w.window_start >= pd.Timestamp("2023-01-01", tz="UTC"))
             & (w.window_start < pd.Timestamp("2023-01-08", tz="UTC"))]
-    expect = np.average(raw["distress_share"], weights=raw["n_observations"])
+    # the one cell definition: each device's mean weighted by its scored observations, then devices equally
+    per_device = raw.groupby("device_id").apply(lambda d: np.average(d["distress_share"], weights=d["n_observations"]))
+    expect = per_device.mean()
     assert cell["distress_share"] == pytest.approx(expect)
     assert cell["n_observations"] == raw["n_observations"].sum() and cell["n_devices"] == raw["device_id"].nunique()
     assert cell["suppression"] == Suppression.NOT_SUPPRESSED

@@ -60,7 +60,7 @@ REFUSED = [
     ("select count(*) from affect_region_week where region_id in (select region_id from wh.affect_windows)",
      "wh.affect_windows is outside"),
     ("select * from analyst.staging.stg_affect_windows", "internal staging model with device-level rows"),
-    ("select * from int_affect_device_day", "internal staging model"),
+    ("select * from int_affect_cells", "internal staging model"),
     ("select * from __ducklake_metadata_wh.ducklake_snapshot", "outside the analyst views"),
     ("select * from read_parquet('/tmp/*.parquet')", "table function read_parquet() is not allowed"),
     ("select * from query('select * from wh.affect_windows')", "table function query() is not allowed"),

@@ -49,12 +49,16 @@ def test_every_example_runs_and_answers(session, path):
     assert cols and rows, f"{path.name} returned no rows on the fixture"
 
 
-def _expected_code(n_obs: int, n_scored: int, n_devices: int, k_min: int = 11, min_devices: int = 3) -> int:
-    if n_obs == 0:
+def _expected_code(n_windows: int, n_scored: int, n_devices: int, quality: float, k_min: int = 11,
+                   min_devices: int = 3, min_quality: float = 0.3) -> int:
+    """The primary code (complementary suppression, 5, may replace a 0; checked in test_privacy_surfaces)."""
+    if n_windows == 0:
         return 3
     if n_scored < k_min:
         return 1
-    return 2 if n_devices < min_devices else 0
+    if n_devices < min_devices:
+        return 2
+    return 4 if quality < min_quality else 0
 
 
 def _affect_cells(windows: pd.DataFrame, period: str) -> pd.DataFrame:
@@ -65,19 +69,23 @@ def _affect_cells(windows: pd.DataFrame, period: str) -> pd.DataFrame:
         w["period"] = [d - timedelta(days=(d.weekday() + 1) % 7) for d in w["day"]]
     else:
         w["period"] = w["day"]
-    w["n_scored"] = w["n_observations"] - w["n_abstained"]
+    w["n_scored"] = w["n_observations"]  # DESIGN.md: scored observations; n_abstained is extra
+    q = w[["quality_pose_stability", "quality_lighting"]].clip(0, 1)
+    q["snr"] = (w["quality_snr_db"] / 20.0).clip(0, 1)
+    w["q_x"] = q.mean(axis=1).fillna(1.0) * w["n_scored"]
     w["v_x"] = w["valence_mean"] * w["n_scored"]
     w["d_x"] = w["distress_share"] * w["n_scored"]
     dev = w.groupby(["region_id", "period", "device_id"]).agg(
-        n_obs=("n_observations", "sum"), n_scored=("n_scored", "sum"), v_x=("v_x", "sum"), d_x=("d_x", "sum"),
-        n_windows=("n_observations", "size")).reset_index()
+        n_abstained=("n_abstained", "sum"), n_scored=("n_scored", "sum"), v_x=("v_x", "sum"), d_x=("d_x", "sum"),
+        q_x=("q_x", "sum"), n_windows=("n_observations", "size")).reset_index()
     dev["valence"] = dev["v_x"] / dev["n_scored"].replace(0, np.nan)
     dev["distress"] = dev["d_x"] / dev["n_scored"].replace(0, np.nan)
     cells = dev.groupby(["region_id", "period"]).agg(
-        n_devices=("device_id", "nunique"), n_observations=("n_obs", "sum"), n_scored=("n_scored", "sum"),
-        n_windows=("n_windows", "sum"), valence_mean=("valence", "mean"), distress_share=("distress", "mean")).reset_index()
-    cells["suppression"] = [_expected_code(o, s, d) for o, s, d in
-                            zip(cells["n_observations"], cells["n_scored"], cells["n_devices"])]
+        n_devices=("device_id", "nunique"), n_abstained=("n_abstained", "sum"), n_scored=("n_scored", "sum"),
+        q_x=("q_x", "sum"), n_windows=("n_windows", "sum"), valence_mean=("valence", "mean"),
+        distress_share=("distress", "mean")).reset_index()
+    cells["suppression"] = [_expected_code(n, s, d, qx / s if s else 0.0) for n, s, d, qx in
+                            zip(cells["n_windows"], cells["n_scored"], cells["n_devices"], cells["q_x"])]
     return cells
 
 
@@ -87,8 +95,10 @@ def test_affect_cells_match_pandas(session, raw, period, view, key):
     got = frame(session, f"select * from {view} where suppression <> 3").rename(columns={key: "period"})
     merged = expected.merge(got, on=["region_id", "period"], how="outer", suffixes=("_pd", "_sql"), indicator=True)
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
-    for col in ("n_devices", "n_observations", "n_scored", "n_windows", "suppression"):
+    for col in ("n_devices", "n_abstained", "n_scored", "n_windows"):
         assert (merged[f"{col}_pd"] == merged[f"{col}_sql"]).all(), col
+    complementary = (merged["suppression_sql"] == 5) & (merged["suppression_pd"] == 0)
+    assert (complementary | (merged["suppression_pd"] == merged["suppression_sql"])).all()
     visible = merged[merged["suppression_sql"] == 0]
     np.testing.assert_allclose(visible["valence_mean_sql"], visible["valence_mean_pd"], rtol=1e-9)
     np.testing.assert_allclose(visible["distress_share_sql"], visible["distress_share_pd"], rtol=1e-9)
@@ -187,11 +197,16 @@ def test_data_quality_daily_counts_match_pandas(session, raw):
     w["day"] = pd.to_datetime(w["window_start"], utc=True).dt.date
     exp = w.groupby(["region_id", "site_type", "day"]).agg(
         n_windows=("device_id", "size"), n_devices=("device_id", "nunique"), last_seen=("window_end", "max")).reset_index()
-    got = frame(session, "select * from data_quality_daily where n_windows > 0")
+    got = frame(session, "select * from data_quality_daily where last_seen is not null")
     merged = exp.merge(got, on=["region_id", "site_type", "day"], suffixes=("_pd", "_sql"))
     assert len(merged) == len(exp) == len(got)
-    assert (merged["n_windows_pd"] == merged["n_windows_sql"]).all()
-    assert (merged["n_devices_pd"] == merged["n_devices_sql"]).all()
+    shown = merged[~merged["below_minimums"]]
+    assert (shown["n_windows_pd"] == shown["n_windows_sql"]).all()
+    assert (shown["n_devices_pd"] == shown["n_devices_sql"]).all()
+    # a feed below the privacy minimums shows no counts to analysts (operators: dashboard, admin role)
+    small = merged[merged["below_minimums"]]
+    assert (small["n_devices_pd"] < 3).all() or len(small) == 0
+    assert small[["n_windows_sql", "n_devices_sql", "n_scored", "abstain_share"]].isna().all().all()
     dead = raw("select count(*) as n from dead_letters")["n"].iloc[0]
     assert frame(session, "select sum(n_dead_letters) as n from data_quality_daily")["n"].iloc[0] == dead
 

@@ -40,6 +40,9 @@ if q.empty:
 else:
     q = q.assign(region=[ui.region_label(r) for r in q["region_id"]],
                  completeness=q["windows_per_day"] / q["expected_per_day"])
+    if not ctx.user.can("operator_counts"):
+        q = data.hide_small_feed_counts(q, ctx.settings)
+        st.caption("Rows below the privacy minimums show no counts; the operator (admin) role sees them.")
     st.dataframe(
         q[["region", "site_type", "last_seen", "n_devices", "windows_per_day", "expected_per_day", "completeness",
            "median_ingest_lag_min", "abstain_share", "confidence"]],
@@ -81,8 +84,7 @@ with c2:
         ui.table_alternative(lag, "ingest batches")
 
 st.header("Suppressed region-day cells")
-k_min, min_devices, min_quality = ui.privacy_args(ctx.settings)
-sup = data.suppressed_share(ctx.key, max(days, 28), k_min, min_devices, min_quality)
+sup = data.suppressed_share(ctx.key, max(days, 28))
 if sup.empty:
     st.info("No affect cells.")
 else:

@@ -65,8 +65,7 @@ else:
 
 # --- 2. affect --------------------------------------------------------------------------------
 st.header("Affect signal (soft signal)")
-k_min, min_devices, min_quality = ui.privacy_args(ctx.settings)
-daily = data.affect_daily(ctx.key, region, k_min, min_devices, min_quality, 120)
+daily = data.affect_daily(ctx.key, region, 120)
 if daily.empty:
     st.info("No affect windows from devices in this region.")
 else:

@@ -59,7 +59,7 @@ final as (
         affect.distress_share,                                      -- [0, 1], NULL when suppressed
         affect.confidence_mean,                                     -- [0, 1], NULL when suppressed
         affect.model_versions as affect_model_versions,
-        coalesce(affect.suppression, 3) as affect_suppression,      -- 0 ok, 1, 2 suppressed, 3 no data
+        coalesce(affect.suppression, 3) as affect_suppression,      -- 0 ok, 1, 2, 5 suppressed, 3 no data, 4 low quality
         coalesce(affect.simulated, false) as affect_simulated       -- affect came from simulated devices
     from symptoms
     left join affect using (region_id, week_start)
