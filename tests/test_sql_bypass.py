@@ -9,6 +9,7 @@ next to the warehouse.
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pytest
@@ -17,6 +18,7 @@ from analyst.guard import AnalystQueryError
 from analyst.sqlshell import SqlShellError, dot_command, open_session, render
 
 MARKER = "PLANTED-SECRET-7319"
+_NUMBER = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
 
 # (name, SQL template, must_fail_without_guard). Templates use {data} (the warehouse Parquet dir),
 # {dir} (the data dir), {csv}/{json}/{parquet} (planted files), {catalog} (the raw DuckLake catalog),
@@ -104,7 +106,11 @@ def planted(populated_settings, tmp_path_factory):
     scratch = duckdb.connect()
     scratch.execute(f"copy (select '{MARKER}' as device_id) to '{d / 'planted.parquet'}' (format parquet)")
     scratch.close()
-    secrets = {MARKER} | {r[0] for r in rows} | {repr(float(r[1])) for r in rows}
+    # device ids anywhere; raw valence values as numbers (those with 4+ significant digits, so that a
+    # round value such as 0.5 elsewhere in a view is not taken for one)
+    secrets = {"strings": {MARKER} | {r[0] for r in rows},
+               "numbers": {repr(float(r[1])) for r in rows if len(repr(abs(float(r[1]))).strip("0.")) >= 4}}
+    assert len(secrets["strings"]) > 3 and secrets["numbers"]
     out = tmp_path_factory.mktemp("bypass-out") / "leak"
     paths = {"data": populated_settings.data_path, "dir": str(d), "csv": str(d / "planted.csv"),
              "json": str(d / "planted.json"), "parquet": str(d / "planted.parquet"),
@@ -119,8 +125,10 @@ def session(populated_settings):
     s.con.close()
 
 
-def _assert_no_leak(text: str, secrets: set[str]) -> None:
-    leaked = [x for x in secrets if x in text]
+def _assert_no_leak(text: str, secrets: dict) -> None:
+    """No planted string anywhere in ``text``, and no planted raw value as a number in it."""
+    leaked = [x for x in secrets["strings"] if x in text]
+    leaked += sorted(secrets["numbers"] & set(_NUMBER.findall(text)))
     assert not leaked, f"raw values leaked: {leaked[:3]}"
 
 
@@ -139,9 +147,13 @@ def test_the_table_is_big_enough():
 def test_bypass_attempt_is_refused_or_harmless(session, planted, name, template, must_fail):
     sql = template.format(**planted["paths"])
     # 1. through the shell: the guard refuses it (or DuckDB does), with a message and nothing else
-    with pytest.raises((AnalystQueryError, SqlShellError)) as refused:
-        session.run(sql)
-    _assert_no_leak(str(refused.value), planted["secrets"])
+    try:
+        text = render(*session.run(sql), "csv")
+    except (AnalystQueryError, SqlShellError) as exc:
+        text = str(exc)
+    else:
+        assert not must_fail, f"{name}: the shell ran it: {text[:300]}"
+    _assert_no_leak(text, planted["secrets"])
     # 2. straight on the connection, no guard: the session settings hold the boundary
     try:
         cur = session.con.execute(sql)
