@@ -248,7 +248,7 @@ def statements(lines: Iterable[str]) -> Iterable[str]:
             yield line.strip()
         elif line.strip() or buf:
             buf.append(line)
-            if line.rstrip().endswith(";"):
+            if line.rstrip().endswith(";") and not line.lstrip().startswith("--"):  # a comment never ends one
                 yield "\n".join(buf)
                 buf = []
     if "".join(buf).strip():

@@ -138,6 +138,9 @@ def test_cli_shell_session_from_stdin(cli):
 def test_statement_grouping():
     lines = ["select 1", "  , 2;", ".tables", "", "select 3; ", "select 4"]
     assert list(statements(lines)) == ["select 1\n  , 2;", ".tables", "select 3; ", "select 4"]
+    # a comment line ending with ';' (example 08's header) does not cut the statement
+    assert list(statements(["-- NULL for alerts nobody acknowledged;", "select 5;"])) == [
+        "-- NULL for alerts nobody acknowledged;\nselect 5;"]
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +239,11 @@ def test_interactive_lines_keep_readline_history(tmp_path, monkeypatch):
     assert list(_interactive_lines(history)) == ["select 1", "  as a;", ".quit"]
     assert prompts == [PROMPT, CONTINUE, PROMPT, PROMPT]
     assert "as a;" in history.read_text()
+
+
+@pytest.mark.parametrize("example", sorted((REPO_ROOT / "sql" / "examples").glob("*.sql")), ids=lambda p: p.name)
+def test_every_documented_example_runs_as_a_file(session, example):
+    """What `affectwatch sql --file sql/examples/<file>` does: no statement fails, a result is printed."""
+    out = io.StringIO()
+    assert repl(session, example.read_text().splitlines(), out) == 0, out.getvalue()
+    assert "error:" not in out.getvalue() and "row" in out.getvalue()
