@@ -170,6 +170,10 @@ def _publish_cells(con, name: str, spec: dict, cutoff: datetime, has_prev: bool,
                 f"where {spec['period_end']} <= cast(? as timestamptz)", [cutoff])
     n_open = con.execute(f"select count(*) from {CATALOG}.main.{name}").fetchone()[0] - \
         con.execute("select count(*) from fresh").fetchone()[0]
+    keys = ", ".join(spec["keys"])
+    if con.execute(f"select count(*) - count(distinct ({keys})) from fresh").fetchone()[0]:
+        raise StoreError(f"cell mart {name}: ({keys}) does not identify a row; add its key column to "
+                         "analyst.store.KEY_COLUMNS")
     if not has_prev or name not in _tables(con, "prev"):
         con.execute(f"create table pub.main.{name} as select * from fresh")
         return {"held": 0, "open": n_open}
