@@ -8,6 +8,8 @@ COPY ingest ./ingest
 COPY analytics ./analytics
 COPY alerts ./alerts
 COPY dashboard ./dashboard
+COPY analyst ./analyst
+COPY demo ./demo
 COPY sql ./sql
 COPY config ./config
 COPY data ./data

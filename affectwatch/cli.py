@@ -56,16 +56,17 @@ def config_example() -> None:
 
 
 def _register_all() -> None:
-    from affectwatch import demo, sqlshell
     from alerts import commands as alert_commands
     from analytics import commands as forecast_commands
     from analytics import detect_commands
+    from analyst import commands as analyst_commands
     from dashboard import commands as dashboard_commands
+    from demo import run as demo
     from ingest import commands as ingest_commands
     from ingest import sim_commands
 
     modules = (ingest_commands, sim_commands, forecast_commands, detect_commands, alert_commands,
-               dashboard_commands, sqlshell, demo)
+               dashboard_commands, analyst_commands, demo)
     for mod in modules:
         mod.register(app, bench_app)
 

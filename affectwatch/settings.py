@@ -112,6 +112,15 @@ class AlertSettings(_Section):
     deliver_cron: str = "* * * * *"  # immediate emails, due digests, retries: every minute
 
 
+class AnalystSettings(_Section):
+    """The analyst store: suppressed marts published for `affectwatch sql` (see analyst/store.py)."""
+
+    store_dir: str = ""  # default: <data_dir>/analyst ; one DuckDB file per publication
+    grace_hours: float = 72.0  # a period is published only this long after it ends (late windows)
+    keep_publications: int = 200  # older publication files are deleted (0 = keep all)
+    refresh_cron: str = "40 * * * *"  # `affectwatch schedule` job `analyst-refresh` (crontab, alerts.timezone)
+
+
 class DashboardSettings(_Section):
     users_file: str = ""  # local users file with bcrypt hashes (see affectwatch users add)
     basemap_style: str = ""  # URL of a map style; empty = offline blank style from static/
@@ -139,6 +148,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     alerts: AlertSettings = AlertSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    analyst: AnalystSettings = AnalystSettings()
 
     # -- derived paths -------------------------------------------------------------
     @property
@@ -152,6 +162,10 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> str:
         return self.warehouse.data_path or str(self.data_dir / "warehouse" / "data") + "/"
+
+    @property
+    def analyst_store_dir(self) -> Path:
+        return Path(self.analyst.store_dir) if self.analyst.store_dir else self.data_dir / "analyst"
 
     @property
     def rules_file(self) -> Path:

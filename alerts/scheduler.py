@@ -60,12 +60,21 @@ def deliver_job(settings: Settings, now: datetime) -> dict:
     return deliver(settings, now=now)
 
 
+def analyst_refresh_job(settings: Settings, now: datetime) -> dict:
+    """Publish the suppressed marts to the analyst store (analyst.store.refresh)."""
+    from analyst.store import refresh
+
+    return refresh(settings, now=now)
+
+
 def default_jobs(settings: Settings) -> list[JobSpec]:
     a = settings.alerts
     return [
         JobSpec("forecast", a.forecast_cron, forecast_job, misfire_grace_s=6 * 3600, executor="slow"),
         JobSpec("detect", a.detect_cron, detect_job, misfire_grace_s=1800, executor="slow"),
         JobSpec("deliver", a.deliver_cron, deliver_job, misfire_grace_s=120, executor="default"),
+        JobSpec("analyst-refresh", settings.analyst.refresh_cron, analyst_refresh_job, misfire_grace_s=1800,
+                executor="slow"),
     ]
 
 

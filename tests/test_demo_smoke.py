@@ -101,3 +101,16 @@ def test_demo_dashboard_served_and_renders_demo_data(demo_run, monkeypatch):
 def test_demo_leaves_no_process_behind(demo_run):
     for name, port in demo_run["ports"].items():
         assert not _port_in_use(port), f"{name} still listening on {port}"
+
+
+def test_demo_publishes_the_analyst_store(demo_run):
+    """After loading, the demo publishes the analyst store: `affectwatch sql` answers from it."""
+    from analyst.sqlshell import open_session
+
+    session = open_session(demo_run["settings"])
+    try:
+        assert session.publication >= 1
+        assert session.run("select count(*) from affect_region_week where suppression = 0")[1][0][0] > 0
+    finally:
+        session.con.close()
+    assert "Analyst store" in demo_run["stdout"]

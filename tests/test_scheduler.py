@@ -67,23 +67,25 @@ def test_invalid_cron_is_named(settings):
 def test_schedule_command_catches_up_all_jobs_then_survives_a_restart(settings, smtp_sink):
     env = {**os.environ, "AFFECTWATCH_DATA_DIR": str(settings.data_dir), "AFFECTWATCH_SMTP__PORT": str(smtp_sink.port),
            "AFFECTWATCH_ALERTS__FORECAST_CRON": "0 5 1 1 *", "AFFECTWATCH_ALERTS__DETECT_CRON": "0 6 1 1 *",
-           "AFFECTWATCH_ALERTS__DELIVER_CRON": "0 7 1 1 *", "AFFECTWATCH_LOG_FORMAT": "json"}
+           "AFFECTWATCH_ALERTS__DELIVER_CRON": "0 7 1 1 *", "AFFECTWATCH_ANALYST__REFRESH_CRON": "0 8 1 1 *",
+           "AFFECTWATCH_LOG_FORMAT": "json"}
     exe = str(REPO_ROOT / ".venv" / "bin" / "affectwatch")
     cmd = [exe, "schedule", "--run-for", "1"] if os.path.exists(exe) else \
         [sys.executable, "-m", "affectwatch.cli", "schedule", "--run-for", "1"]
-    proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, timeout=120)
+    proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, timeout=600)  # generous: shared machine
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     from affectwatch.warehouse import connect
 
     con = connect(settings)
     try:
         runs = {j: st for j, st, _ in _runs(con)}
-        assert set(runs) == {"forecast", "detect", "deliver"}  # first start: every job caught up
-        assert runs["detect"] == "ok" and runs["deliver"] == "ok"
+        assert set(runs) == {"forecast", "detect", "deliver", "analyst-refresh"}  # first start: every job caught up
+        assert runs["detect"] == "ok" and runs["deliver"] == "ok" and runs["analyst-refresh"] == "ok"
         # restart: nothing is due again (yearly crons) except a job whose last run failed
         due = {j.name for j in scheduler.due_jobs(scheduler.default_jobs(
             settings.model_copy(update={"alerts": settings.alerts.model_copy(update={
-                "forecast_cron": "0 5 1 1 *", "detect_cron": "0 6 1 1 *", "deliver_cron": "0 7 1 1 *"})})),
+                "forecast_cron": "0 5 1 1 *", "detect_cron": "0 6 1 1 *", "deliver_cron": "0 7 1 1 *"}),
+                "analyst": settings.analyst.model_copy(update={"refresh_cron": "0 8 1 1 *"})})),
             settings, datetime.now(UTC))}
         assert due == {j for j, st in runs.items() if st != "ok"}
     finally:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from affectwatch.catalog_docs import DOCS_FILE, example_headers, load_catalog, render_markdown, undocumented_columns
-from affectwatch.views import VIEWS_DIR, install_views, view_files
+from analyst.catalog_docs import DOCS_FILE, example_headers, load_catalog, render_markdown, undocumented_columns
+from analyst.views import VIEWS_DIR, install_views, view_files
 
 
 @pytest.fixture(scope="module")

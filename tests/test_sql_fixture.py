@@ -5,7 +5,7 @@ from datetime import date
 
 import pandas as pd
 
-from affectwatch.fixture_data import QUANTILE_LEVELS, STATES, flu_admissions, mmwr_week_start
+from demo.fixture_data import QUANTILE_LEVELS, STATES, flu_admissions, mmwr_week_start
 
 
 def test_mmwr_week_start_matches_flusight_calendar():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from affectwatch.settings import Settings
-from affectwatch.views import install_views
+from analyst.views import install_views
 from affectwatch.warehouse import connect, migrate
 from tests.test_privacy_surfaces import load
 
@@ -101,3 +101,57 @@ def test_thresholds_come_from_settings(tmp_path):
     assert con.execute("select suppression from analyst.affect_region_day").fetchall() == [(1,)]
     install_views(con, Settings(data_dir=tmp_path / "var"))
     assert con.execute("select suppression, valence_mean from analyst.affect_region_day").fetchall() == [(0, pytest.approx(0.1))]
+
+
+def _published_cells(settings: Settings, publication: int) -> dict:
+    from analyst.sqlshell import open_session
+
+    session = open_session(settings, snapshot=publication)
+    try:
+        rows = session.run("select region_id, day, n_devices, n_scored, suppression, valence_mean from affect_region_day "
+                           "where n_observations > 0")[1]
+    finally:
+        session.con.close()
+    return {(r[0], r[1]): r[2:] for r in rows}
+
+
+def test_publications_cannot_be_differenced(tmp_path):
+    """A late device's window never shows up as a small difference between two analyst publications."""
+    from analyst.store import refresh
+
+    s = Settings(data_dir=tmp_path / "var")
+    con = connect(s)
+    migrate(con)
+
+    def add(windows):
+        con.register("generated", _rows(windows))
+        con.execute("insert into wh.affect_windows by name select * from generated")
+        con.unregister("generated")
+
+    w = {"region": "06", "day": 1, "hour": 0, "n_observations": 20, "abstained_share": 0.0}
+    add([{**w, "device": d, "valence": v} for d, v in ((0, 0.1), (1, 0.2), (2, 0.3))])
+    day = (T0 + timedelta(days=1)).date()
+    # the day ends at T0 + 2 days; with the 72 h grace it is not published before T0 + 5 days
+    first = refresh(s, now=T0 + timedelta(days=4))
+    assert first["cells_not_yet_published"] > 0 and _published_cells(s, first["publication_id"]) == {}
+    second = refresh(s, now=T0 + timedelta(days=5, hours=1))
+    published = _published_cells(s, second["publication_id"])[("06", day)]
+    assert published[:3] == (3, 60, 0) and published[3] == pytest.approx(0.2)
+    # a late window from a fourth device (value 0.77): a change below the minimums is held
+    add([{**w, "device": 3, "valence": 0.77}])
+    third = refresh(s, now=T0 + timedelta(days=6))
+    assert third["published"] and third["cells_held"] >= 1
+    assert _published_cells(s, third["publication_id"])[("06", day)] == published
+    # three more devices: the change is itself above the minimums, so the cell is updated
+    add([{**w, "device": d, "valence": 0.5} for d in (4, 5, 6)])
+    fourth = refresh(s, now=T0 + timedelta(days=7))
+    updated = _published_cells(s, fourth["publication_id"])[("06", day)]
+    assert updated[:3] == (7, 140, 0) and updated[3] == pytest.approx((0.1 + 0.2 + 0.3 + 0.77 + 1.5) / 7)
+    # any two publications: a cell is equal, or differs by at least k_min scored and min_devices devices
+    pubs = [_published_cells(s, p["publication_id"]) for p in (first, second, third, fourth)]
+    for a in pubs:
+        for b in pubs:
+            for key in a.keys() & b.keys():
+                if a[key] != b[key] and a[key][2] == 0 and b[key][2] == 0:
+                    assert abs(a[key][1] - b[key][1]) >= K_MIN and abs(a[key][0] - b[key][0]) >= MIN_DEVICES
+    con.close()

@@ -1,4 +1,4 @@
-"""`affectwatch sql`: read-only analyst sessions, the statement guard, output formats, time travel."""
+"""`affectwatch sql`: analyst-store sessions, the statement guard, output formats, time travel."""
 from __future__ import annotations
 
 import csv
@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from affectwatch.settings import REPO_ROOT
-from affectwatch.sql_guard import AnalystQueryError, check_analyst_statement
-from affectwatch.sqlshell import SqlShellError, open_session, render, repl, statements
+from analyst.guard import AnalystQueryError, check_analyst_statement
+from analyst.sqlshell import SqlShellError, open_session, render, repl, statements
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,10 @@ def session(populated_settings):
 @pytest.fixture
 def cli(populated_settings, monkeypatch):
     """Run the real `affectwatch` typer app in-process against the fixture warehouse."""
-    import affectwatch.sqlshell as sqlshell
+    import analyst.commands as commands
     from affectwatch.cli import app
 
-    monkeypatch.setattr(sqlshell, "get_settings", lambda: populated_settings)
+    monkeypatch.setattr(commands, "get_settings", lambda: populated_settings)
     runner = CliRunner()
     return lambda *args, input=None: runner.invoke(app, ["sql", *args], input=input)
 
@@ -44,7 +44,7 @@ ALLOWED = [
     "show tables",
     "with x as (select 1 as a) select * from x",
     "select * from symptoms_known_at(now())",
-    "select * from ducklake_snapshots('wh')",
+    "select * from publications",
     "select table_name from information_schema.tables",
 ]
 REFUSED = [
@@ -138,27 +138,62 @@ def test_cli_shell_session_from_stdin(cli):
 def test_statement_grouping():
     lines = ["select 1", "  , 2;", ".tables", "", "select 3; ", "select 4"]
     assert list(statements(lines)) == ["select 1\n  , 2;", ".tables", "select 3; ", "select 4"]
+    # a comment line ending with ';' (example 08's header) does not cut the statement
+    assert list(statements(["-- NULL for alerts nobody acknowledged;", "select 5;"])) == [
+        "-- NULL for alerts nobody acknowledged;\nselect 5;"]
 
 
-def test_as_of_snapshot_returns_the_earlier_state(populated_settings, session):
-    snaps = session.run("select snapshot_id, snapshot_time from ducklake_snapshots('wh') order by snapshot_id")[1]
-    before_revisions, revisions_time = snaps[-2][0], snaps[-2][1]
-    now_counts = session.run("select count(*), max(revision) from symptoms_as_reported")[1][0]
-    then = open_session(populated_settings, snapshot=before_revisions)
+@pytest.fixture(scope="module")
+def two_publications(populated_settings, tmp_path_factory):
+    """A second analyst store of the fixture: publication 1 from the warehouse before the symptom
+    revisions were written, publication 2 from the warehouse now."""
+    from analyst.store import refresh
+    from affectwatch.settings import AnalystSettings
+
+    s = populated_settings.model_copy(update={"analyst": AnalystSettings(store_dir=str(tmp_path_factory.mktemp("store")))})
+    raw = open_session(s, raw=True)
+    snaps = raw.run("select snapshot_id from ducklake_snapshots('wh') order by snapshot_id")[1]
+    raw.con.close()
+    first = refresh(s, warehouse_snapshot=snaps[-2][0])
+    second = refresh(s)
+    assert (first["publication_id"], second["publication_id"]) == (1, 2) and second["published"]
+    assert refresh(s)["published"] is False  # nothing changed: no new publication
+    return s
+
+
+def test_as_of_snapshot_returns_the_earlier_state(two_publications):
+    s = two_publications
+    now = open_session(s)
+    assert now.publication == 2
+    pubs = now.run("select publication_id, published_at from publications order by publication_id")[1]
+    assert [p[0] for p in pubs] == [1, 2]
+    now_counts = now.run("select count(*), max(revision) from symptoms_as_reported")[1][0]
+    then = open_session(s, snapshot=1)
     then_counts = then.run("select count(*), max(revision) from symptoms_as_reported")[1][0]
     assert now_counts == (618, 2) and then_counts == (608, 1)
     tx_then = then.run("select count from symptoms_latest where region_id = '48' and syndrome = 'flu_admissions' "
                        "and period_end = date '2023-06-24'")[1]
-    tx_now = session.run("select first_count, count from symptoms_latest where region_id = '48' and syndrome = "
-                         "'flu_admissions' and period_end = date '2023-06-24'")[1]
+    tx_now = now.run("select first_count, count from symptoms_latest where region_id = '48' and syndrome = "
+                     "'flu_admissions' and period_end = date '2023-06-24'")[1]
     assert tx_then[0][0] == tx_now[0][0] != tx_now[0][1]  # back then only the first (low) report existed
-    by_time = open_session(populated_settings, as_of=str(revisions_time))
+    by_time = open_session(s, as_of=str(pubs[0][1]))
+    assert by_time.publication == 1
     assert by_time.run("select count(*) from symptoms_as_reported")[1][0][0] == 608
+    assert by_time.run("select count(*) from symptoms_known_at(now())")[1][0][0] > 0  # macros travel too
 
 
-def test_as_of_before_the_tables_existed_is_a_clear_error(populated_settings):
-    with pytest.raises(SqlShellError, match="hold the migrated tables"):
-        open_session(populated_settings, snapshot=0)
+def test_unknown_publication_or_time_is_a_clear_error(two_publications):
+    with pytest.raises(SqlShellError, match=r"no analyst publication 7; available: 1\.\.2"):
+        open_session(two_publications, snapshot=7)
+    with pytest.raises(SqlShellError, match="nothing was published by 2001-01-01"):
+        open_session(two_publications, as_of="2001-01-01 00:00:00+00")
+    with pytest.raises(SqlShellError, match="not a timestamp"):
+        open_session(two_publications, as_of="yesterday-ish")
+
+
+def test_no_store_yet_says_how_to_make_one(settings):
+    with pytest.raises(SqlShellError, match="run `affectwatch analyst refresh`"):
+        open_session(settings)
 
 
 def test_render_table_shows_nulls_and_counts():
@@ -183,7 +218,7 @@ def test_repl_counts_failures(session, capsys):
 def test_interactive_lines_keep_readline_history(tmp_path, monkeypatch):
     import builtins
 
-    from affectwatch.sqlshell import CONTINUE, PROMPT, _interactive_lines
+    from analyst.sqlshell import CONTINUE, PROMPT, _interactive_lines
 
     typed = iter(["select 1", "  as a;", ".quit"])
     prompts = []
@@ -204,3 +239,11 @@ def test_interactive_lines_keep_readline_history(tmp_path, monkeypatch):
     assert list(_interactive_lines(history)) == ["select 1", "  as a;", ".quit"]
     assert prompts == [PROMPT, CONTINUE, PROMPT, PROMPT]
     assert "as a;" in history.read_text()
+
+
+@pytest.mark.parametrize("example", sorted((REPO_ROOT / "sql" / "examples").glob("*.sql")), ids=lambda p: p.name)
+def test_every_documented_example_runs_as_a_file(session, example):
+    """What `affectwatch sql --file sql/examples/<file>` does: no statement fails, a result is printed."""
+    out = io.StringIO()
+    assert repl(session, example.read_text().splitlines(), out) == 0, out.getvalue()
+    assert "error:" not in out.getvalue() and "row" in out.getvalue()

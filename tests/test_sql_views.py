@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectwatch.sqlshell import open_session
-from affectwatch.views import mart_names, view_files
+from analyst.sqlshell import open_session
+from analyst.views import mart_names, view_files
 
 EXAMPLES = sorted((view_files()[0].path.parents[2] / "examples").glob("*.sql"))
 

@@ -1,34 +1,37 @@
-"""Analyst-mode guard: only read-only queries on the analyst views reach the warehouse.
+"""Statement guard of analyst sessions: defence in depth behind the analyst store's own boundary.
 
-DuckDB has no grants, so the analyst shell checks each statement before running it:
+The boundary is ``analyst.store``: an analyst session's only database is a read-only publication
+of suppressed marts, opened with external access off and the configuration locked, so it can
+neither reach the warehouse nor read files. This guard checks each statement before it runs, so
+that mistakes get a clear message instead of a DuckDB permission error:
 
 - only ``select``-type statements (this includes ``describe``, ``summarize``, ``show``, ``from x``);
   ``insert``, ``create``, ``attach``, ``copy``, ``set``, ``call``, ... are refused;
 - the parsed statement (``json_serialize_sql``) may only read the analyst marts: a table
-  reference into the warehouse catalog (``wh.affect_windows``), its DuckLake metadata catalog, the
-  internal ``staging`` schema (``stg_*``/``int_*`` device-level views) or another catalog is refused;
-- table functions are limited to an allow-list (no ``read_parquet``/``read_csv``/``query``/...).
-
-Together with a read-only warehouse attachment and disabled external file access, an analyst
-session cannot reach device-level rows or write anything. Pipeline engineers who need the raw
-tables use ``affectwatch sql --raw`` (still read-only).
+  reference into another catalog (the warehouse ``wh``, its DuckLake metadata), the internal
+  ``staging`` schema (``stg_*``/``int_*`` device-level views) or a quoted file path is refused;
+- table functions are limited to an allow-list (no ``read_parquet``/``read_csv``/``query``/``glob``/...).
 """
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import duckdb
 
-from affectwatch.views import CATALOG, INTERNAL_SCHEMA, MART_SCHEMA
+from analyst.views import CATALOG, INTERNAL_SCHEMA, MART_SCHEMA
 
 ALLOWED_TABLE_FUNCTIONS = frozenset({
-    "symptoms_known_at", "ducklake_snapshots", "range", "generate_series", "unnest",
+    "symptoms_known_at", "range", "generate_series", "unnest",
     "duckdb_views", "duckdb_columns", "duckdb_functions", "duckdb_types", "duckdb_settings",
     "duckdb_keywords", "pragma_table_info", "pragma_show", "json_each", "json_tree",
 })
 _ALLOWED_CATALOGS = {"", CATALOG, "system", "temp"}
 _ALLOWED_SCHEMAS = {"", MART_SCHEMA, CATALOG, "information_schema", "pg_catalog"}
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class AnalystQueryError(ValueError):
@@ -82,6 +85,10 @@ def _check_node(node: dict) -> None:
 def _check_table(catalog: str, schema: str, table: str) -> None:
     name = ".".join(p for p in (catalog, schema, table) if p)
     lowered = table.lower()
+    if not _PLAIN_NAME.match(table):
+        raise AnalystQueryError(
+            f"{table!r} is not an analyst view (file paths and URLs are not readable in an analyst session); "
+            "list the views with .views")
     if schema.lower() == INTERNAL_SCHEMA or lowered.startswith(("stg_", "int_")) or lowered == "privacy_params":
         raise AnalystQueryError(
             f"{name} is an internal staging model with device-level rows; query the analyst views instead (.views)")

@@ -22,26 +22,32 @@ GUIDE = """\
 ## Getting started
 
 ```bash
-affectwatch sql                                   # interactive shell, warehouse read-only, views installed
+affectwatch sql                                   # interactive shell on the analyst store (latest publication)
 affectwatch sql --query "select * from alerts_open" --format csv    # one query, for scripts (csv|json|table)
 affectwatch sql --file sql/examples/02_forecast_coverage_by_state.sql
+affectwatch analyst refresh                       # publish the marts now (the scheduler does it hourly)
 ```
 
 In the shell, statements end with `;`; `.views` lists the views with a one-line description,
-`.describe affect_region_week` shows columns with units, `.snapshots` lists warehouse snapshots,
+`.describe affect_region_week` shows columns with units, `.snapshots` lists the publications,
 `.mode csv` switches the output, `.help` and `.quit`. History is kept in `<data_dir>/sql_history`.
-No warehouse yet? `make demo` fills one; or `AFFECTWATCH_DATA_DIR=/tmp/aw affectwatch sql-fixture`
-builds the test fixture there (real FluSight/ILINet symptom data, SIMULATED affect, forecasts,
-alerts) and `AFFECTWATCH_DATA_DIR=/tmp/aw affectwatch sql` opens it; the examples below were
-written against it.
+No warehouse yet? `make demo` fills one and publishes its analyst store; or
+`AFFECTWATCH_DATA_DIR=/tmp/aw affectwatch sql-fixture` builds the test fixture there (real
+FluSight/ILINet symptom data, SIMULATED affect, forecasts, alerts) and publishes it, and
+`AFFECTWATCH_DATA_DIR=/tmp/aw affectwatch sql` opens it; the examples below were written against it.
 
-The session is an *analyst* session: the warehouse is attached `READ_ONLY`, only `select`-type
-statements run (`describe`, `summarize`, `show` included), and only the views below are
-readable - the raw tables (`wh.*`) and the device-level staging models are refused, as are file
-readers (`read_parquet`, `read_csv`, ...). Pipeline engineers can pass `--raw` to read the raw
-tables (still read-only). From Python, `affectwatch.views.install_views(con)` installs the same
-views into any connection from `affectwatch.warehouse.connect(...)`; they are then
-`analyst.<view>`.
+## The analyst store: what a session can and cannot do
+
+`affectwatch sql` never opens the warehouse. `affectwatch analyst refresh` (run by the
+scheduler job `analyst-refresh`, setting `analyst.refresh_cron`, hourly by default, and by the
+demo) materialises the marts and macros below into a new DuckDB file, a *publication*, under
+`<data_dir>/analyst/` (setting `analyst.store_dir`). Staging models, the privacy parameters and
+raw tables are not in it. A session opens one publication as its only database, read-only, with
+`enable_external_access = false` and `lock_configuration = true` from start-up: no statement can
+read or write a file or URL (`read_parquet`, `'x.parquet'`, `COPY`, `EXPORT`), attach a database,
+install or load an extension, or change a setting. A statement guard also refuses anything but
+reads of the views, with a message saying why. Pipeline engineers with access to the warehouse
+files can still pass `--raw` for a read-only session on the raw tables.
 
 ## Privacy: small-cell suppression
 
@@ -52,6 +58,13 @@ means - or fewer than `privacy.min_devices` (default 3) devices keeps its counts
 missing value is never silent. The thresholds come from the settings and reach the SQL through
 the table `analyst.staging.privacy_params` (bound parameters), not string formatting.
 
+Freshness and differencing: an affect cell is published only once its period is closed - period
+end plus `analyst.grace_hours` (default 72 h, for late windows) before the refresh - so the
+current day and week are not in the store yet. Once published, a visible cell changes only when
+the change is itself above the minimums (at least `k_min` scored observations and `min_devices`
+devices more); smaller late changes are held, so two publications never differ by a small cell.
+Other marts (symptoms, forecasts, alerts, feed health) are published as they are at each refresh.
+
 ## Time travel: "what did we know on date X?"
 
 Two kinds of as-of questions:
@@ -59,15 +72,14 @@ Two kinds of as-of questions:
 1. *Which value had been reported by time T?* Symptom reports keep every revision:
    `symptoms_as_reported` lists them, and the table macro `symptoms_known_at(T)` returns the
    latest revision reported by `T` (example 05).
-2. *What did the whole warehouse look like at snapshot N / time T?* Every committed write is a
-   DuckLake snapshot. `affectwatch sql --snapshot N` or `--as-of "2023-07-01 00:00:00+00"`
-   attaches the warehouse as of then (read-only) and installs the same views on top, so every
-   view and example answers as of that moment; list snapshots with `.snapshots` or example 14.
-   From Python: `connect(settings, snapshot=N)` or `connect(settings, as_of="...")`, then
-   `install_views(con, settings)`. A single raw table can also be read with
-   `select ... from wh.symptom_reports at (version => N)` in a `--raw` session.
+2. *What did analysts see at publication N / time T?* Every refresh that changed something is a
+   publication; the table `publications` lists them (id, time, warehouse snapshot, cells held,
+   cells not yet published). `affectwatch sql --snapshot N` opens publication N and
+   `--as-of "2023-07-01 00:00:00+00"` the publication in force then, so every view and example
+   answers as of that moment (example 14). `affectwatch analyst refresh --warehouse-snapshot N`
+   publishes the warehouse as of DuckLake snapshot N (e.g. to rebuild history).
 
-Snapshots disappear when `affectwatch warehouse compact --expire-older-than ...` expires them.
+Old publications are deleted beyond `analyst.keep_publications` (default 200).
 """
 
 
@@ -125,9 +137,19 @@ def render_markdown(catalog: dict | None = None) -> str:
     lines += [f"| [`{v['name']}`](#{v['name']}) | {_cell(v['grain'])} | {_cell(v['description'])} |" for v in marts]
     for v in marts:
         lines += _view_section(v)
+    lines += ["", "### publications", "",
+              "One row per analyst-store publication, up to the one open (see *Time travel*).", "",
+              "*Grain:* one row per publication  ", "*SQL:* written by `affectwatch analyst refresh`", "",
+              "| column | unit | description |", "|---|---|---|",
+              "| `publication_id` | id | Publication number (`--snapshot`). |",
+              "| `published_at` | timestamptz | When the refresh ran (`--as-of` picks the latest at or before). |",
+              "| `warehouse_snapshot` | id | DuckLake snapshot of the warehouse it was published from. |",
+              "| `periods_closed_before` | timestamptz | Affect cells whose period ended (plus grace) before this are published. |",
+              "| `cells_held` | count | Published cells kept unchanged because the change was below the minimums. |",
+              "| `cells_not_yet_published` | count | Affect cells of periods still open or in the grace period. |"]
     lines += ["", "## Internal models (pipeline only)", "",
               "Staging views only rename and cast the raw tables; `int_*` models pre-aggregate. They hold "
-              "device-level rows and are not readable from an analyst session."]
+              "device-level rows and are never published to the analyst store."]
     for v in internal:
         lines += _view_section(v)
     lines += ["", "## Example questions (`sql/examples`)", "",
@@ -160,7 +182,7 @@ def undocumented_columns(con, catalog: dict | None = None) -> dict[str, list[str
     Missing entries are reported as ``name``, stale ones as ``-name``; a view missing from the
     catalogue is reported with all its columns.
     """
-    from affectwatch.views import CATALOG, view_files
+    from analyst.views import CATALOG, view_files
 
     cat = catalog or load_catalog()
     documented = {v["name"]: [c["name"] for c in v["columns"]] for v in cat["views"]}

@@ -316,6 +316,12 @@ def subscribe_demo_recipient(demo: Demo) -> None:
     typer.echo(f"subscribed {DEMO_RECIPIENT}: immediate alerts + daily digest at 07:00 {demo.settings.alerts.timezone}")
 
 
+def publish_analyst_store(demo: Demo) -> None:
+    _step("Analyst store (suppressed marts for `affectwatch sql`)")
+    _run("analyst", "refresh")
+    typer.echo(f"analyst store: {demo.settings.analyst_store_dir}  (try: affectwatch sql)")
+
+
 def start_dashboard(demo: Demo) -> str:
     _step("Dashboard")
     s = demo.settings
@@ -345,6 +351,7 @@ def run_demo(options: DemoOptions, serve: bool = True, settings: Settings | None
         simulate_and_ingest(demo)
         forecasts_and_backtests(demo)
         alerts_and_email(demo)
+        publish_analyst_store(demo)
         summary["dashboard"] = start_dashboard(demo)
         summary["emails"] = len(list(demo.mail_dir.glob("*.eml")))
         summary["mail_dir"] = str(demo.mail_dir)
@@ -361,7 +368,33 @@ def run_demo(options: DemoOptions, serve: bool = True, settings: Settings | None
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add `affectwatch demo`."""
+    """Add `affectwatch demo` and `affectwatch sql-fixture`."""
+
+    @app.command("sql-fixture")
+    def sql_fixture(
+        seed: int = typer.Option(0, help="Seed of the simulated parts."),
+        force: bool = typer.Option(False, help="Add the fixture even if the warehouse already holds affect windows."),
+    ) -> None:
+        """Fill the configured warehouse with the fixture data (real FluSight/ILINet symptoms, SIMULATED affect)
+        and publish the analyst store."""
+        from affectwatch.warehouse import connect, migrate
+        from analyst.store import refresh
+        from demo.fixture_data import build_fixture_warehouse
+
+        s = get_settings()
+        con = connect(s)
+        try:
+            migrate(con)
+            n = con.execute("select count(*) from affect_windows").fetchone()[0]
+        finally:
+            con.close()
+        if n and not force:
+            typer.echo(f"error: the warehouse in {s.data_dir} already holds {n} affect windows; use an empty "
+                       "AFFECTWATCH_DATA_DIR or --force", err=True)
+            raise typer.Exit(1)
+        counts = build_fixture_warehouse(s, seed=seed)
+        typer.echo(f"fixture warehouse in {s.data_dir}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+        typer.echo(f"analyst store: {json.dumps(refresh(s))}")
 
     @app.command("demo")
     def demo_command(

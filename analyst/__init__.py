@@ -1,0 +1,1 @@
+"""Analyst SQL: the suppressed analyst store, its locked-down sessions, views, guard and catalogue docs."""
