@@ -2,7 +2,7 @@
 
 Only the codes and labels live here. The rule that assigns them to a region-period affect cell
 is defined once, in SQL: ``sql/views/intermediate/int_affect_cells.sql`` (read through
-``affectwatch.affect_cells``). A cell that fails the rules carries a code and a NULL value, never
+``analyst.affect_cells``). A cell that fails the rules carries a code and a NULL value, never
 a silent zero or NaN; the same integers are used in SQL views, the dashboard, alerts and emails.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
   region, syndrome and period, as counts or as percent of visits; one row per period, interior
   gaps filled explicitly (count 0 / previous percent) and counted, because the detectors need
   consecutive periods.
-* Affect cells: the day grain of the one cell definition (``affectwatch.affect_cells``, SQL in
+* Affect cells: the day grain of the one cell definition (``analyst.affect_cells``, SQL in
   ``sql/views/intermediate/int_affect_cells.sql``), exactly as the analyst marts, the dashboard
   and emails show them: a suppressed cell keeps its counts and code but has no value.
 """
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from affectwatch import affect_cells as cell_model
+from analyst import affect_cells as cell_model
 from affectwatch.settings import Settings
 
 

@@ -6,7 +6,7 @@ an abstention with a stated reason.
 
 Method (robust, weighted, version-aware):
 
-1. Windows become the **hour cells of the one cell definition** (``affectwatch.affect_cells``,
+1. Windows become the **hour cells of the one cell definition** (``analyst.affect_cells``,
    SQL ``sql/views/intermediate/int_affect_cells.sql``; one cell per region, clock hour and model
    version): device-weighted mean signal, weight ``sum(n_observations x confidence_mean x
    quality)`` (``n_observations`` = scored observations; quality = mean of the reported capture
@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from affectwatch import affect_cells
+from analyst import affect_cells
 from affectwatch.logs import get_logger
 from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings, get_settings

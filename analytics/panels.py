@@ -4,7 +4,7 @@
   the latest revision (max ``reported_at``) per period, or what was known ``as_of`` a time
   (latest ``reported_at`` <= as_of). Daily reports are summed into complete MMWR weeks.
 * Affect features per region-period: the day or week grain of the one cell definition
-  (``affectwatch.affect_cells``, SQL ``sql/views/intermediate/int_affect_cells.sql``): device-
+  (``analyst.affect_cells``, SQL ``sql/views/intermediate/int_affect_cells.sql``): device-
   weighted means of valence, arousal, distress share, confidence and capture-quality indicators,
   devices, scored observations and the suppression code, exactly as the analyst marts publish
   them (whole cells only, never a partial period). A suppressed cell has NULL features, never 0.
@@ -22,7 +22,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from affectwatch import affect_cells
+from analyst import affect_cells
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
 

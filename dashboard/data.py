@@ -56,7 +56,7 @@ def _connection(key: str):
             )
     log.info("dashboard warehouse connection opened", catalog=settings.catalog)
     con = connect(settings, read_only=True)
-    from affectwatch.views import install_views
+    from analyst.views import install_views
 
     install_views(con, settings)  # the one affect-cell definition, with this warehouse's minimums
     return con

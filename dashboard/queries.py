@@ -1,7 +1,7 @@
 """Warehouse SQL for the dashboard: plain functions of (connection, parameters) -> DataFrame.
 
 Every value that comes from the user is bound as a parameter (``?``); no SQL text is ever built
-from user input. Affect cells are read from the one cell definition (``affectwatch.affect_cells``, SQL in
+from user input. Affect cells are read from the one cell definition (``analyst.affect_cells``, SQL in
 ``sql/views/intermediate/int_affect_cells.sql``): a suppressed cell has NULL values and a
 non-zero ``affectwatch.privacy.Suppression`` code, exactly as in the analyst marts.
 
@@ -16,7 +16,7 @@ import re
 import duckdb
 import pandas as pd
 
-from affectwatch import affect_cells
+from analyst import affect_cells
 
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -9,7 +9,7 @@ import pytest
 
 from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings
-from affectwatch.views import install_views
+from analyst.views import install_views
 
 
 # --- auth ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectwatch import affect_cells
+from analyst import affect_cells
 from affectwatch.settings import Settings
 from analytics.affect_anomaly import OUTPUT_COLUMNS, affect_anomalies
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from affectwatch.settings import Settings
-from affectwatch.views import install_views
+from analyst.views import install_views
 from affectwatch.warehouse import connect, migrate
 from alerts import render
 from alerts.affect_signal import affect_decisions

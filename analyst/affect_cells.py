@@ -37,7 +37,7 @@ def ensure_views(con: duckdb.DuckDBPyConnection, settings: Settings | None = Non
     have = con.execute("select count(*) from duckdb_views() where database_name = 'analyst' "
                        "and view_name = 'int_affect_cells'").fetchone()[0]
     if not have:
-        from affectwatch.views import install_views
+        from analyst.views import install_views
 
         install_views(con, settings or get_settings())
 
