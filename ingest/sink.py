@@ -18,6 +18,7 @@ import msgspec
 import pyarrow as pa
 
 from affectwatch.logs import get_logger
+from affectwatch.warehouse import transaction
 from ingest.contracts import AFFECT_COLUMNS, AffectWindow, SymptomReport
 from ingest.validate import Rejection
 
@@ -238,65 +239,59 @@ def prepare_batch(b: PendingBatch, group: str, max_lag: int | None = None) -> Pr
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, b: PendingBatch, group: str, *, max_lag: int | None = None,
-                attempts: int = 10) -> BatchResult:
-    """Write one batch and its next offsets in one warehouse transaction (retried on catalog conflicts)."""
-    return write_prepared(con, prepare_batch(b, group, max_lag), attempts=attempts)
+                max_seconds: float | None = None, on_wait=None) -> BatchResult:
+    """Write one batch and its next offsets in one warehouse transaction (retried on catalog contention)."""
+    return write_prepared(con, prepare_batch(b, group, max_lag), max_seconds=max_seconds, on_wait=on_wait)
 
 
-def write_prepared(con: duckdb.DuckDBPyConnection, p: PreparedBatch, attempts: int = 10) -> BatchResult:
-    """The SQL half of ``write_batch`` (DuckDB releases the GIL, so this overlaps with consuming)."""
+_BATCH_VIEWS = ("_aw_batch", "_sr_batch", "_dl_batch", "_off_batch")
+
+
+def write_prepared(con: duckdb.DuckDBPyConnection, p: PreparedBatch, *, max_seconds: float | None = None,
+                   on_wait=None) -> BatchResult:
+    """The SQL half of ``write_batch`` (DuckDB releases the GIL, so this overlaps with consuming).
+
+    Catalog contention (another worker committing, a SQLite lock, a PostgreSQL serialization failure)
+    rolls the whole batch back and retries it as one transaction with jittered backoff — by default for
+    as long as it takes (``max_seconds=None``): a busy catalog delays a worker, it never stops it.
+    ``on_wait(attempt, waited_s, error)`` is called before each retry (for the worker's status).
+    """
     t0 = time.perf_counter()
     b, aw, sr, dl = p.batch, p.affect, p.symptoms, p.dead
-    for attempt in range(attempts):
-        try:
-            con.execute("begin")
-            n_aw = n_sr = 0
-            if aw is not None:
-                con.register("_aw_batch", aw)
-                lo, hi = p.affect_range
-                n_aw = con.execute(_AFFECT_INSERT, {"lo": lo, "hi": hi, "now": p.now}).fetchone()[0]
-            if sr is not None:
-                con.register("_sr_batch", sr)
-                lo, hi = p.symptom_range
-                n_sr = con.execute(_SYMPTOM_INSERT, {"lo": lo, "hi": hi}).fetchone()[0]
-            if dl is not None:
-                con.register("_dl_batch", dl)
-                con.execute(f"insert into dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) "
-                            f"select {', '.join(DEAD_LETTER_COLUMNS)} from _dl_batch")
-            if b.next_offsets:
-                con.register("_off_batch", p.offsets)
-                con.execute("insert into ingest_offsets (consumer_group, topic, kafka_partition, next_offset, committed_at) "
-                            "select consumer_group, topic, kafka_partition, next_offset, committed_at from _off_batch")
-            n_dup = (len(aw) - n_aw if aw is not None else 0) + (len(sr) - n_sr if sr is not None else 0)
-            seconds = time.perf_counter() - t0
-            con.execute(
-                "insert into ingest_batches (consumer_group, committed_at, n_messages, n_affect, n_symptoms, "
-                "n_duplicates, n_dead_letters, max_lag, seconds) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [p.group, p.now, b.n_messages, n_aw, n_sr, n_dup, len(b.dead), p.max_lag, seconds],
-            )
-            con.execute("commit")
-            break
-        except (duckdb.TransactionException, duckdb.IOException) as exc:
-            _rollback(con)
-            if attempt == attempts - 1:
-                raise
-            log.warning("warehouse commit conflict; retrying batch", attempt=attempt + 1, error=str(exc)[:200])
-            time.sleep(0.05 * (attempt + 1))
-        except BaseException:
-            _rollback(con)
-            raise
-        finally:
-            for name in ("_aw_batch", "_sr_batch", "_dl_batch", "_off_batch"):
-                try:
-                    con.unregister(name)
-                except Exception:
-                    pass
+
+    def write() -> tuple[int, int, int]:
+        n_aw = n_sr = 0
+        if aw is not None:
+            con.register("_aw_batch", aw)
+            lo, hi = p.affect_range
+            n_aw = con.execute(_AFFECT_INSERT, {"lo": lo, "hi": hi, "now": p.now}).fetchone()[0]
+        if sr is not None:
+            con.register("_sr_batch", sr)
+            lo, hi = p.symptom_range
+            n_sr = con.execute(_SYMPTOM_INSERT, {"lo": lo, "hi": hi}).fetchone()[0]
+        if dl is not None:
+            con.register("_dl_batch", dl)
+            con.execute(f"insert into dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) "
+                        f"select {', '.join(DEAD_LETTER_COLUMNS)} from _dl_batch")
+        if b.next_offsets:
+            con.register("_off_batch", p.offsets)
+            con.execute("insert into ingest_offsets (consumer_group, topic, kafka_partition, next_offset, committed_at) "
+                        "select consumer_group, topic, kafka_partition, next_offset, committed_at from _off_batch")
+        n_dup = (len(aw) - n_aw if aw is not None else 0) + (len(sr) - n_sr if sr is not None else 0)
+        con.execute(
+            "insert into ingest_batches (consumer_group, committed_at, n_messages, n_affect, n_symptoms, "
+            "n_duplicates, n_dead_letters, max_lag, seconds) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [p.group, p.now, b.n_messages, n_aw, n_sr, n_dup, len(b.dead), p.max_lag, time.perf_counter() - t0],
+        )
+        return n_aw, n_sr, n_dup
+
+    try:
+        n_aw, n_sr, n_dup = transaction(con, write, max_seconds=max_seconds, what="ingest batch", on_wait=on_wait)
+    finally:
+        for name in _BATCH_VIEWS:
+            try:
+                con.unregister(name)
+            except Exception:
+                pass
     return BatchResult(b.n_messages, int(n_aw), int(n_sr), int(n_dup), len(b.dead), time.perf_counter() - t0,
                        dict(b.next_offsets), b.dead)
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("rollback")
-    except duckdb.Error:
-        pass
