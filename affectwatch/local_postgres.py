@@ -18,7 +18,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from affectwatch.logs import get_logger
@@ -68,7 +67,11 @@ class LocalPostgres:
         # short too, because a unix socket path is limited to ~107 bytes
         self.dir = Path(tempfile.mkdtemp(prefix="aw-pg-", dir="/tmp"))
         if self.run_as:
-            pw = pwd.getpwnam(self.run_as)
+            try:
+                pw = pwd.getpwnam(self.run_as)
+            except KeyError:
+                raise PostgresError(f"PostgreSQL will not run as root and there is no {self.run_as!r} OS user: "
+                                    "install the postgresql package (it creates one) or run as a normal user") from None
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         os.chmod(self.dir, 0o755)
         args = ["-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]
