@@ -6,6 +6,8 @@ travel (``select ... from wh.t at (version => N)`` or ``at (timestamp => ...)``)
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import re
 import sqlite3
@@ -222,17 +224,60 @@ def transaction(con: duckdb.DuckDBPyConnection, fn: Callable[[], T], *, max_seco
     retried transaction is still one all-or-nothing commit. Any other error rolls back and propagates.
     """
 
+    lock_path = _writer_lock_path(con)
+
     def attempt() -> T:
-        con.execute("begin")
-        try:
-            out = fn()
-            con.execute("commit")
-            return out
-        except BaseException:
-            rollback(con)
-            raise
+        with _writer_lock(lock_path, what):
+            con.execute("begin")
+            try:
+                out = fn()
+                con.execute("commit")
+                return out
+            except BaseException:
+                rollback(con)
+                raise
 
     return retry(attempt, max_seconds=max_seconds, what=what, on_wait=on_wait)
+
+
+def _writer_lock_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """``<catalog>.writer.lock`` next to a writable SQLite catalog attached to ``con`` (None otherwise)."""
+    try:
+        found = con.execute("select path from duckdb_databases() where type = 'ducklake' and not readonly").fetchall()
+    except duckdb.Error:
+        return None
+    for (path,) in found:
+        if path and path.startswith("sqlite:"):
+            return Path(path.removeprefix("sqlite:") + ".writer.lock")
+    return None
+
+
+@contextmanager
+def _writer_lock(path: Path | None, what: str) -> Iterator[None]:
+    """Writers of one SQLite catalog take turns (an OS file lock held from ``begin`` to ``commit``).
+
+    SQLite lets one writer in at a time and fails a writer whose read snapshot went stale at once
+    ("database is locked", no busy wait), so two busy workers would otherwise keep failing each other's
+    commits — the longer batch losing every time. Waiting for the lock before ``begin`` costs one
+    other transaction at most and makes the commit itself succeed. The kernel drops the lock of a
+    process that dies. PostgreSQL catalogs need no such lock (``path`` is None).
+    """
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            t0 = time.monotonic()
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocking: a waiter is woken when the holder commits
+            waited = time.monotonic() - t0
+            (log.info if waited >= WAIT_LOG_EVERY_S else log.debug)(
+                "waited for the catalog writer lock", what=what, waited_s=round(waited, 3), status="ok")
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
