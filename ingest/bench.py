@@ -201,6 +201,18 @@ class _Catalogs:
             self.pg.stop()
 
 
+def _await_assignment(worker: subprocess.Popen, log_path: Path, timeout: float = 300.0) -> None:
+    """Start the clock only once the worker owns its partitions (start-up is not steady-state latency)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the e2e worker exited {worker.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+        if '"partitions assigned"' in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the e2e worker owned no partitions after {timeout:.0f} s")
+
+
 def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rate: float, partitions: int,
               echo: Callable[[str], None], catalog: str | None = None) -> dict:
     from ingest.broker import create_topics
@@ -215,8 +227,10 @@ def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rat
     from affectwatch.warehouse import migrate
 
     migrate(settings=_phase_settings(data_dir, catalog))
+    worker_log = workdir / "e2e-worker.log"
     worker = subprocess.Popen([sys.executable, "-m", "affectwatch.cli", "ingest"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(workdir / "e2e-worker.log", "wb"))
+                              stdout=subprocess.DEVNULL, stderr=open(worker_log, "wb"))
+    _await_assignment(worker, worker_log)
     warm = 4.0
     total = int(rate * (seconds + warm))
     keys, values = encode(window_dicts(total, devices=4000, device_prefix="e2e"))
