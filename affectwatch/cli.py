@@ -42,9 +42,11 @@ def warehouse_compact(
     expire_older_than: str = typer.Option(None, help="Also expire snapshots older than this interval, e.g. '30 days'."),
 ) -> None:
     """Merge small Parquet files and delete files that no snapshot references."""
+    import json
+
     from affectwatch.warehouse import compact
 
-    typer.echo(compact(expire_older_than=expire_older_than))
+    typer.echo(json.dumps(compact(expire_older_than=expire_older_than)))
 
 
 @app.command("config-example")

@@ -26,7 +26,8 @@ import duckdb
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect
+from affectwatch.warehouse import connect, transaction
+from affectwatch.warehouse import rows as _rows
 from alerts.rules import LEVEL_RANK
 
 log = get_logger(__name__)
@@ -69,12 +70,6 @@ def _aware(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def _event(con, alert_id: str, event: str, level: str | None, now: datetime, **detail) -> None:
@@ -234,23 +229,14 @@ class _Applier:
 def apply(con: duckdb.DuckDBPyConnection, decisions: list[Decision], now: datetime | None = None) -> dict:
     """Apply the decisions of one detection pass in one transaction; return counts and notifications."""
     now = _now(now)
-    for attempt in range(5):
-        con.execute("begin")
-        try:
-            applier = _Applier(con, now)
-            for d in decisions:
-                applier.apply(d)
-            con.execute("commit")
-            break
-        except (duckdb.TransactionException, duckdb.IOException) as exc:
-            con.execute("rollback")
-            if attempt == 4:
-                raise
-            log.warning("alert lifecycle commit conflicted; retrying", attempt=attempt + 1, error=str(exc)[:200])
-        except Exception:
-            con.execute("rollback")
-            raise
-    s = applier.summary
+
+    def work() -> _Applier:
+        applier = _Applier(con, now)
+        for d in decisions:
+            applier.apply(d)
+        return applier
+
+    s = transaction(con, work, what="alert lifecycle").summary
     log.info("alert lifecycle applied", decisions=len(decisions), **{k: v for k, v in s.items() if k != "notifications"},
              notifications=len(s["notifications"]))
     return s

@@ -42,7 +42,8 @@ import duckdb
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect
+from affectwatch.warehouse import connect, transaction
+from affectwatch.warehouse import rows as _rows
 from alerts import render
 from alerts.lifecycle import NOTIFY_EVENTS
 from alerts.rules import LEVEL_RANK
@@ -68,29 +69,6 @@ def _now(now: datetime | None) -> datetime:
 
 def _aware(ts):
     return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
-
-def _rows(con, sql, params=None) -> list[dict]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
-def _tx(con, fn):
-    """Run fn inside one warehouse transaction, retrying when another writer won a catalog race."""
-    for attempt in range(10):
-        con.execute("begin")
-        try:
-            out = fn()
-            con.execute("commit")
-            return out
-        except (duckdb.TransactionException, duckdb.IOException):
-            con.execute("rollback")
-            if attempt == 9:
-                raise
-        except BaseException:
-            con.execute("rollback")
-            raise
 
 
 def message_id(key: str, settings: Settings) -> str:
@@ -151,7 +129,7 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
                           subscription_id=sub.subscription_id, trigger=trigger, now=now):
                     queued += 1
 
-    _tx(con, work)
+    transaction(con, work, what="email outbox")
     if queued:
         log.info("immediate emails queued", count=queued)
     return queued
@@ -210,7 +188,7 @@ def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = No
                       subscription_id=sub.subscription_id, trigger=f"digest:{day}", now=now):
                 queued += 1
 
-    _tx(con, work)
+    transaction(con, work, what="email outbox")
     if queued:
         log.info("digests queued", count=queued)
     return queued
@@ -272,7 +250,7 @@ def _mark_sent(con, row: dict, attempt: int, now: datetime) -> None:
                     [row["message_id"], attempt, now])
         con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
                     "where message_id = ?", [now, attempt, row["message_id"]])
-    _tx(con, work)
+    transaction(con, work, what="email outbox")
 
 
 def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, now: datetime) -> str:
@@ -287,7 +265,7 @@ def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, no
         con.execute("update email_outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
                     "where message_id = ?",
                     [status, attempt, error[:500], None if final else now + timedelta(seconds=delay), row["message_id"]])
-    _tx(con, work)
+    transaction(con, work, what="email outbox")
     return status
 
 
@@ -323,7 +301,7 @@ def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool
         )
         return attempt, recovering
 
-    return _tx(con, work)
+    return transaction(con, work, what="email outbox")
 
 
 def _last_attempt(con, mid: str) -> dict | None:

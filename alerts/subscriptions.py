@@ -12,6 +12,7 @@ import duckdb
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
 from affectwatch.warehouse import connect
+from affectwatch.warehouse import rows as _rows
 from alerts.rules import LEVEL_RANK
 
 log = get_logger(__name__)
@@ -84,12 +85,6 @@ def _from_row(row: dict) -> Subscription:
         regions=tuple(r for r in row["regions"].split(",") if r), min_level=row["min_level"], mode=row["mode"],
         digest_time=row["digest_time"], timezone=row["timezone"], active=row["active"], created_at=row["created_at"],
     )
-
-
-def _rows(con, sql, params=None) -> list[dict]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def subscribe(

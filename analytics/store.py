@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 from affectwatch.logs import get_logger
-from affectwatch.warehouse import _retry
+from affectwatch.warehouse import transaction
 
 log = get_logger(__name__)
 
@@ -36,19 +36,13 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, columns
     con.register("_aw_rows", frame)
     cols = ", ".join(columns)
 
-    def tx():
-        con.execute("begin")
-        try:
-            if delete_sql:
-                con.execute(delete_sql)
-            con.execute(f"insert into {table} ({cols}) select {cols} from _aw_rows")
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+    def work():
+        if delete_sql:
+            con.execute(delete_sql)
+        con.execute(f"insert into {table} ({cols}) select {cols} from _aw_rows")
 
     try:
-        _retry(tx)
+        transaction(con, work, what=f"write {table}")
     finally:
         con.unregister("_aw_rows")
     log.info("rows written", table=table, rows=len(frame))

@@ -7,6 +7,8 @@ Phases (each on fresh topics; the warehouse phases on a fresh warehouse):
 4. e2e_p50_s/p99_s - a steady load (default 2,000 msg/s for 20 s) through the worker running as
    a separate `affectwatch ingest` process; a separate reader process polls the warehouse and
    records when each row becomes queryable (latency = visible time - Kafka produce timestamp).
+``catalog="postgres"`` runs every phase on a DuckLake catalog in a throwaway PostgreSQL cluster
+(``affectwatch.local_postgres``, durable settings: fsync on), one fresh database per phase.
 The last printed line is one JSON object.
 """
 from __future__ import annotations
@@ -33,7 +35,8 @@ from affectwatch.settings import Settings, get_settings
 log = get_logger(__name__)
 UTC = timezone.utc
 STATES = ("06", "36", "48", "12", "17", "42", "39", "13", "37", "26", "53", "04", "25", "47", "18", "29")
-TARGETS = {"ingest_rate_min": 50_000, "ingest_vs_consume_min": 0.7, "e2e_p99_s_max": 2.0}
+TARGETS = {"ingest_rate_min": 50_000, "ingest_vs_consume_min": 0.8, "e2e_p99_s_max": 1.0}
+CATALOGS = ("sqlite", "postgres")
 
 
 def _iso(dt: datetime) -> str:
@@ -136,11 +139,11 @@ def _rate(w, n: int) -> float:
 
 
 # -- e2e latency phase ------------------------------------------------------------------------
-def _reader(data_dir: str, since_ms: int, stop_at: float, out: "mp.Queue") -> None:
+def _reader(data_dir: str, catalog: str | None, since_ms: int, stop_at: float, out: "mp.Queue") -> None:
     """Separate process: poll the warehouse and note when each produced row becomes queryable."""
     from affectwatch.warehouse import connect
 
-    s = Settings(data_dir=Path(data_dir))
+    s = _phase_settings(Path(data_dir), catalog)
     con = connect(s, read_only=True)
     lat: list[tuple[float, float]] = []  # (produced ms, visible ms)
     last = datetime(1970, 1, 1, tzinfo=UTC)
@@ -171,8 +174,47 @@ def _quantile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))]
 
 
+def _phase_settings(data_dir: Path, catalog: str | None) -> Settings:
+    """Settings of one phase: its own data dir and catalog (a PostgreSQL database, else a SQLite file there)."""
+    return Settings(data_dir=data_dir,
+                    warehouse={"catalog": catalog or f"sqlite:{data_dir / 'warehouse' / 'catalog.sqlite'}"})
+
+
+class _Catalogs:
+    """A fresh catalog per phase: None (SQLite file in the phase's data dir) or a new PostgreSQL database."""
+
+    def __init__(self, kind: str, echo: Callable[[str], None]) -> None:
+        if kind not in CATALOGS:
+            raise ValueError(f"catalog must be one of {', '.join(CATALOGS)}, not {kind!r}")
+        self.pg = None
+        if kind == "postgres":
+            from affectwatch.local_postgres import LocalPostgres
+
+            self.pg = LocalPostgres(durable=True).start()
+            echo(f"started a throwaway PostgreSQL cluster at 127.0.0.1:{self.pg.port} ({self.pg.dir})")
+
+    def new(self, name: str) -> str | None:
+        return self.pg.catalog(self.pg.create_database(f"bench_{name}_{uuid.uuid4().hex[:6]}")) if self.pg else None
+
+    def close(self) -> None:
+        if self.pg is not None:
+            self.pg.stop()
+
+
+def _await_assignment(worker: subprocess.Popen, log_path: Path, timeout: float = 300.0) -> None:
+    """Start the clock only once the worker owns its partitions (start-up is not steady-state latency)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the e2e worker exited {worker.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+        if '"partitions assigned"' in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the e2e worker owned no partitions after {timeout:.0f} s")
+
+
 def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rate: float, partitions: int,
-              echo: Callable[[str], None]) -> dict:
+              echo: Callable[[str], None], catalog: str | None = None) -> dict:
     from ingest.broker import create_topics
 
     topics = (f"bench-e2e-aw-{uuid.uuid4().hex[:6]}", f"bench-e2e-sr-{uuid.uuid4().hex[:6]}")
@@ -180,15 +222,15 @@ def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rat
     data_dir = workdir / "e2e"
     env = {**os.environ, "AFFECTWATCH_DATA_DIR": str(data_dir), "AFFECTWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
            "AFFECTWATCH_KAFKA__AFFECT_TOPIC": topics[0], "AFFECTWATCH_KAFKA__SYMPTOM_TOPIC": topics[1],
-           "AFFECTWATCH_KAFKA__GROUP_ID": f"bench-e2e-{uuid.uuid4().hex[:6]}", "AFFECTWATCH_LOG_FORMAT": "json"}
-    from affectwatch.warehouse import connect, migrate
+           "AFFECTWATCH_KAFKA__GROUP_ID": f"bench-e2e-{uuid.uuid4().hex[:6]}", "AFFECTWATCH_LOG_FORMAT": "json",
+           "AFFECTWATCH_WAREHOUSE__CATALOG": _phase_settings(data_dir, catalog).catalog}
+    from affectwatch.warehouse import migrate
 
-    s = Settings(data_dir=data_dir)
-    con = connect(s)
-    migrate(con)
-    con.close()
+    migrate(settings=_phase_settings(data_dir, catalog))
+    worker_log = workdir / "e2e-worker.log"
     worker = subprocess.Popen([sys.executable, "-m", "affectwatch.cli", "ingest"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(workdir / "e2e-worker.log", "wb"))
+                              stdout=subprocess.DEVNULL, stderr=open(worker_log, "wb"))
+    _await_assignment(worker, worker_log)
     warm = 4.0
     total = int(rate * (seconds + warm))
     keys, values = encode(window_dicts(total, devices=4000, device_prefix="e2e"))
@@ -198,7 +240,7 @@ def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rat
         since_ms = int(t_start * 1000)
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        reader = ctx.Process(target=_reader, args=(str(data_dir), since_ms, t_start + warm + seconds + 4.0, q))
+        reader = ctx.Process(target=_reader, args=(str(data_dir), catalog, since_ms, t_start + warm + seconds + 4.0, q))
         reader.start()
         tick = 0.01
         sent, t0 = 0, time.perf_counter()
@@ -242,13 +284,14 @@ def e2e_phase(bootstrap: str, base: Settings, workdir: Path, seconds: float, rat
 # -- orchestration ----------------------------------------------------------------------------
 def run_bench(messages: int = 300_000, bootstrap: str | None = None, e2e_seconds: float = 20.0,
               e2e_rate: float = 2000.0, partitions: int | None = None,
-              echo: Callable[[str], None] = print, settings: Settings | None = None) -> dict:
+              echo: Callable[[str], None] = print, settings: Settings | None = None, catalog: str = "sqlite") -> dict:
     from ingest.broker import LocalBroker, create_topics
 
     base = settings or get_settings()
     partitions = partitions or base.kafka.partitions
     workdir = Path(tempfile.mkdtemp(prefix="aw-bench-ingest-"))
     broker = None
+    catalogs = _Catalogs(catalog, echo)
     if not bootstrap:
         broker = LocalBroker(workdir / "kafka", partitions=partitions).start()
         bootstrap = broker.bootstrap
@@ -265,12 +308,14 @@ def run_bench(messages: int = 300_000, bootstrap: str | None = None, e2e_seconds
         produce_rate = messages / secs
         echo(f"produce: {messages} windows ({mb:.1f} MB JSON) in {secs:.2f} s = {produce_rate:,.0f} msg/s")
 
-        w = _timed_worker(Settings(data_dir=workdir / "consume"), topics, messages, bootstrap, write=False)
+        w = _timed_worker(_phase_settings(workdir / "consume", catalogs.new("consume")), topics, messages, bootstrap,
+                          write=False)
         w.run()
         consume_rate = _rate(w, messages)
         echo(f"consume + decode + validate: {consume_rate:,.0f} msg/s")
 
-        w = _timed_worker(Settings(data_dir=workdir / "ingest"), topics, messages, bootstrap, write=True)
+        w = _timed_worker(_phase_settings(workdir / "ingest", catalogs.new("ingest")), topics, messages, bootstrap,
+                          write=True)
         w.run()
         ingest_rate = _rate(w, messages)
         if w.stats.affect_rows != messages:
@@ -278,13 +323,14 @@ def run_bench(messages: int = 300_000, bootstrap: str | None = None, e2e_seconds
         echo(f"ingest (consume + validate + warehouse): {ingest_rate:,.0f} msg/s "
              f"= {ingest_rate / consume_rate:.2f} x consume ({w.stats.batches} transactions)")
 
-        e2e = e2e_phase(bootstrap, base, workdir, e2e_seconds, e2e_rate, partitions, echo)
+        e2e = e2e_phase(bootstrap, base, workdir, e2e_seconds, e2e_rate, partitions, echo, catalogs.new("e2e"))
     finally:
         if broker is not None:
             broker.stop()
+        catalogs.close()
         shutil.rmtree(workdir, ignore_errors=True)
     result = {
-        "messages": messages, "partitions": partitions,
+        "catalog": catalog, "messages": messages, "partitions": partitions,
         "produce_rate": round(produce_rate, 1), "consume_rate": round(consume_rate, 1),
         "ingest_rate": round(ingest_rate, 1), "ingest_vs_consume": round(ingest_rate / consume_rate, 3), **e2e,
     }

@@ -120,12 +120,16 @@ def bench_ingest(
     e2e_seconds: float = typer.Option(20.0, help="Length of the steady-load latency phase."),
     e2e_rate: float = typer.Option(2000.0, help="Messages/s during the latency phase."),
     partitions: int = typer.Option(None, help="Partitions of the bench topics (default settings.kafka.partitions)."),
+    catalog: str = typer.Option("sqlite", help="DuckLake catalog: sqlite (a file) or postgres (a throwaway "
+                                "PostgreSQL cluster started by the bench)."),
 ) -> None:
     """Produce/consume/ingest throughput and end-to-end latency; last line is one JSON object."""
-    from ingest.bench import run_bench
+    from ingest.bench import CATALOGS, run_bench
 
+    if catalog not in CATALOGS:
+        _fail(f"--catalog must be one of {', '.join(CATALOGS)}")
     result = run_bench(messages=messages, bootstrap=bootstrap, e2e_seconds=e2e_seconds, e2e_rate=e2e_rate,
-                       partitions=partitions, echo=typer.echo)
+                       partitions=partitions, echo=typer.echo, catalog=catalog)
     typer.echo(json.dumps(result))
 
 

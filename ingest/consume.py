@@ -392,6 +392,7 @@ class IngestWorker:
             else:
                 b.add_rejection(topic, partition, m.offset, m.key, m.value, obj, m.timestamp)
         b.n_messages += len(msgs)
+        b.first_offsets.setdefault((topic, partition), msgs[0].offset)  # sink's fence against a newer owner
         b.next_offsets[(topic, partition)] = msgs[-1].offset + 1
 
     def _flush(self) -> None:

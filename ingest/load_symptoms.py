@@ -482,35 +482,35 @@ def _write(con, col: _Collector, origin: str, loaded_at: datetime) -> tuple[int,
         "reason": [b.reason for b in col.bad],
         "detail": [b.detail for b in col.bad],
     })
+    from affectwatch.warehouse import transaction
+
+    def work() -> tuple[int, int]:
+        written = revisions = 0
+        if len(cands):
+            new = con.execute(_NEW_ROWS_SQL).df()
+            written, revisions = len(new), int(new["has_prior"].sum()) if len(new) else 0
+            if written:
+                con.register("_sr_new", new)
+                con.execute(
+                    """insert into symptom_reports (region_id, syndrome, period_start, period_end, count, denominator,
+                           source, reported_at, schema_version, origin, kafka_partition, kafka_offset, ingested_at)
+                       select region_id, syndrome, period_start, period_end, count, denominator, source, reported_at,
+                              1, ?, null, null, ? from _sr_new""",
+                    [origin, loaded_at],
+                )
+        if len(dead):
+            con.execute(
+                """insert into dead_letters (topic, kafka_partition, kafka_offset, message_key, raw, reason, detail,
+                       produced_at, received_at)
+                   select topic, null, null, message_key, raw, reason, detail, null, ? from _sr_dead""",
+                [loaded_at],
+            )
+        return written, revisions
+
     con.register("_sr_candidates", cands)
     con.register("_sr_dead", dead)
     try:
-        con.execute("begin")
-        try:
-            written = revisions = 0
-            if len(cands):
-                new = con.execute(_NEW_ROWS_SQL).df()
-                written, revisions = len(new), int(new["has_prior"].sum()) if len(new) else 0
-                if written:
-                    con.register("_sr_new", new)
-                    con.execute(
-                        """insert into symptom_reports (region_id, syndrome, period_start, period_end, count, denominator,
-                               source, reported_at, schema_version, origin, kafka_partition, kafka_offset, ingested_at)
-                           select region_id, syndrome, period_start, period_end, count, denominator, source, reported_at,
-                                  1, ?, null, null, ? from _sr_new""",
-                        [origin, loaded_at],
-                    )
-            if len(dead):
-                con.execute(
-                    """insert into dead_letters (topic, kafka_partition, kafka_offset, message_key, raw, reason, detail,
-                           produced_at, received_at)
-                       select topic, null, null, message_key, raw, reason, detail, null, ? from _sr_dead""",
-                    [loaded_at],
-                )
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+        written, revisions = transaction(con, work, what="symptom file load")
     finally:
         con.unregister("_sr_candidates")
         con.unregister("_sr_dead")
@@ -565,7 +565,7 @@ def load_file(
     with ``reported_lag_days``, ``period_end + reported_lag_days`` at 16:00 UTC, so that as-of queries
     ("what did we know then") see the file's values when they would have been published.
     """
-    from affectwatch.warehouse import _retry, connect, migrate
+    from affectwatch.warehouse import connect, migrate
 
     path = Path(path)
     fmt, col = parse_file(path, syndrome, source, fmt)
@@ -583,7 +583,7 @@ def load_file(
             for c in col.good:
                 if c.reported_at is None:
                     c.reported_at = datetime.combine(c.period_end, datetime.min.time(), timezone.utc) + lag
-        written, revisions, unchanged = _retry(lambda: _write(con, col, origin, loaded_at))
+        written, revisions, unchanged = _write(con, col, origin, loaded_at)
     finally:
         if own:
             con.close()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import msgspec
 import pyarrow as pa
 
 from affectwatch.logs import get_logger
+from affectwatch.warehouse import transaction
 from ingest.contracts import AFFECT_COLUMNS, AffectWindow, SymptomReport
 from ingest.validate import Rejection
 
@@ -73,6 +74,7 @@ class PendingBatch:
     s_offset: list[int] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     n_messages: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -160,10 +162,15 @@ def dead_letter_table(dead: list[DeadLetter], received_at: datetime) -> pa.Table
     })
 
 
-def stored_offsets(con: duckdb.DuckDBPyConnection, group: str, topics: list[str] | None = None) -> dict[tuple[str, int], int]:
-    """The next offset per (topic, partition) committed in the warehouse for ``group``."""
+def stored_offsets(con: duckdb.DuckDBPyConnection, group: str, topics: list[str] | None = None,
+                   since: datetime | None = None) -> dict[tuple[str, int], int]:
+    """The next offset per (topic, partition) committed in the warehouse for ``group`` (``since``: only
+    commits from then on — DuckLake then reads just the recent files, by their committed_at statistics)."""
     sql = "select topic, kafka_partition, max(next_offset) from ingest_offsets where consumer_group = ?"
     params: list = [group]
+    if since is not None:
+        sql += " and committed_at >= ?"
+        params.append(since)
     if topics:
         sql += " and topic in (" + ",".join("?" * len(topics)) + ")"
         params += list(topics)
@@ -238,65 +245,115 @@ def prepare_batch(b: PendingBatch, group: str, max_lag: int | None = None) -> Pr
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, b: PendingBatch, group: str, *, max_lag: int | None = None,
-                attempts: int = 10) -> BatchResult:
-    """Write one batch and its next offsets in one warehouse transaction (retried on catalog conflicts)."""
-    return write_prepared(con, prepare_batch(b, group, max_lag), attempts=attempts)
+                max_seconds: float | None = None, on_wait=None) -> BatchResult:
+    """Write one batch and its next offsets in one warehouse transaction (retried on catalog contention)."""
+    return write_prepared(con, prepare_batch(b, group, max_lag), max_seconds=max_seconds, on_wait=on_wait)
 
 
-def write_prepared(con: duckdb.DuckDBPyConnection, p: PreparedBatch, attempts: int = 10) -> BatchResult:
-    """The SQL half of ``write_batch`` (DuckDB releases the GIL, so this overlaps with consuming)."""
+_BATCH_VIEWS = ("_aw_batch", "_sr_batch", "_dl_batch", "_off_batch")
+
+
+def write_prepared(con: duckdb.DuckDBPyConnection, p: PreparedBatch, *, max_seconds: float | None = None,
+                   on_wait=None) -> BatchResult:
+    """The SQL half of ``write_batch`` (DuckDB releases the GIL, so this overlaps with consuming).
+
+    Catalog contention (another worker committing, a SQLite lock, a PostgreSQL serialization failure)
+    rolls the whole batch back and retries it as one transaction with jittered backoff — by default for
+    as long as it takes (``max_seconds=None``): a busy catalog delays a worker, it never stops it.
+    ``on_wait(attempt, waited_s, error)`` is called before each retry (for the worker's status).
+    """
     t0 = time.perf_counter()
-    b, aw, sr, dl = p.batch, p.affect, p.symptoms, p.dead
-    for attempt in range(attempts):
-        try:
-            con.execute("begin")
-            n_aw = n_sr = 0
-            if aw is not None:
-                con.register("_aw_batch", aw)
-                lo, hi = p.affect_range
-                n_aw = con.execute(_AFFECT_INSERT, {"lo": lo, "hi": hi, "now": p.now}).fetchone()[0]
-            if sr is not None:
-                con.register("_sr_batch", sr)
-                lo, hi = p.symptom_range
-                n_sr = con.execute(_SYMPTOM_INSERT, {"lo": lo, "hi": hi}).fetchone()[0]
-            if dl is not None:
-                con.register("_dl_batch", dl)
-                con.execute(f"insert into dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) "
-                            f"select {', '.join(DEAD_LETTER_COLUMNS)} from _dl_batch")
-            if b.next_offsets:
-                con.register("_off_batch", p.offsets)
-                con.execute("insert into ingest_offsets (consumer_group, topic, kafka_partition, next_offset, committed_at) "
-                            "select consumer_group, topic, kafka_partition, next_offset, committed_at from _off_batch")
-            n_dup = (len(aw) - n_aw if aw is not None else 0) + (len(sr) - n_sr if sr is not None else 0)
-            seconds = time.perf_counter() - t0
-            con.execute(
-                "insert into ingest_batches (consumer_group, committed_at, n_messages, n_affect, n_symptoms, "
-                "n_duplicates, n_dead_letters, max_lag, seconds) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [p.group, p.now, b.n_messages, n_aw, n_sr, n_dup, len(b.dead), p.max_lag, seconds],
-            )
-            con.execute("commit")
-            break
-        except (duckdb.TransactionException, duckdb.IOException) as exc:
-            _rollback(con)
-            if attempt == attempts - 1:
-                raise
-            log.warning("warehouse commit conflict; retrying batch", attempt=attempt + 1, error=str(exc)[:200])
-            time.sleep(0.05 * (attempt + 1))
-        except BaseException:
-            _rollback(con)
-            raise
-        finally:
-            for name in ("_aw_batch", "_sr_batch", "_dl_batch", "_off_batch"):
-                try:
-                    con.unregister(name)
-                except Exception:
-                    pass
-    return BatchResult(b.n_messages, int(n_aw), int(n_sr), int(n_dup), len(b.dead), time.perf_counter() - t0,
+    b = p.batch
+    n_messages = b.n_messages
+
+    def write() -> tuple[int, int, int]:
+        nonlocal n_messages
+        aw, sr, dl, offsets, n_messages = _fence(con, p)
+        if n_messages == 0:
+            return 0, 0, 0  # another member already committed all of it: write nothing
+        n_aw = n_sr = 0
+        if aw is not None:
+            con.register("_aw_batch", aw)
+            lo, hi = p.affect_range
+            n_aw = con.execute(_AFFECT_INSERT, {"lo": lo, "hi": hi, "now": p.now}).fetchone()[0]
+        if sr is not None:
+            con.register("_sr_batch", sr)
+            lo, hi = p.symptom_range
+            n_sr = con.execute(_SYMPTOM_INSERT, {"lo": lo, "hi": hi}).fetchone()[0]
+        if dl is not None:
+            con.register("_dl_batch", dl)
+            con.execute(f"insert into dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) "
+                        f"select {', '.join(DEAD_LETTER_COLUMNS)} from _dl_batch")
+        if offsets is not None:
+            con.register("_off_batch", offsets)
+            con.execute("insert into ingest_offsets (consumer_group, topic, kafka_partition, next_offset, committed_at) "
+                        "select consumer_group, topic, kafka_partition, next_offset, committed_at from _off_batch")
+        n_dup = (len(aw) - n_aw if aw is not None else 0) + (len(sr) - n_sr if sr is not None else 0)
+        con.execute(
+            "insert into ingest_batches (consumer_group, committed_at, n_messages, n_affect, n_symptoms, "
+            "n_duplicates, n_dead_letters, max_lag, seconds) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [p.group, p.now, n_messages, n_aw, n_sr, n_dup, len(dl) if dl is not None else 0, p.max_lag,
+             time.perf_counter() - t0],
+        )
+        return n_aw, n_sr, n_dup
+
+    try:
+        n_aw, n_sr, n_dup = transaction(con, write, max_seconds=max_seconds, what="ingest batch", on_wait=on_wait)
+    finally:
+        for name in _BATCH_VIEWS:
+            try:
+                con.unregister(name)
+            except Exception:
+                pass
+    return BatchResult(n_messages, int(n_aw), int(n_sr), int(n_dup), len(b.dead), time.perf_counter() - t0,
                        dict(b.next_offsets), b.dead)
 
 
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("rollback")
-    except duckdb.Error:
-        pass
+FENCE_LOOKBACK = timedelta(minutes=30)
+
+
+def _fence(con: duckdb.DuckDBPyConnection, p: PreparedBatch):
+    """Drop the records another member of the group has committed since this batch was read.
+
+    A worker that waited long for the catalog may have lost its partitions in a rebalance, and the
+    new owner resumes from the offsets stored here. Read inside the batch's transaction (and again on
+    every retry), the stored offsets tell which of this batch's records are already in: only the
+    rest is written, so a late commit never writes a record twice.
+    Returns (affect, symptoms, dead letters, offsets, messages left).
+    """
+    b = p.batch
+    # any commit past this batch's first offsets happened after this worker was assigned the partition,
+    # i.e. recently: reading the last FENCE_LOOKBACK of commits is enough and stays cheap
+    stored = (stored_offsets(con, p.group, sorted({t for t, _ in b.first_offsets}), since=p.now - FENCE_LOOKBACK)
+              if b.first_offsets else {})
+    cut = {tp: stored[tp] for tp, first in b.first_offsets.items() if stored.get(tp, -1) > first}
+    if not cut:
+        return p.affect, p.symptoms, p.dead, (p.offsets if b.next_offsets else None), b.n_messages
+    import pyarrow.compute as pc
+
+    removed = 0
+
+    def keep(t: pa.Table | None, topic_col: str, topics: list[str] | None = None):
+        nonlocal removed
+        if t is None:
+            return None
+        mask = None
+        for (topic, part), off in cut.items():
+            tcol = pa.array(topics, pa.string()) if topics is not None else t[topic_col]
+            stale = pc.and_(pc.and_(pc.equal(tcol, topic), pc.equal(t["kafka_partition"], part)),
+                            pc.less(t["kafka_offset"], off))
+            mask = stale if mask is None else pc.or_(mask, stale)
+        kept = t.filter(pc.invert(mask))
+        removed += len(t) - len(kept)
+        return kept if len(kept) else None
+
+    aw = keep(p.affect, "kafka_topic")
+    sr = keep(p.symptoms, "", b.s_topic)
+    dl = keep(p.dead, "topic")
+    ahead = [i for i, (t, part) in enumerate(zip(p.offsets["topic"].to_pylist(), p.offsets["kafka_partition"].to_pylist()))
+             if p.offsets["next_offset"][i].as_py() > stored.get((t, part), -1)]
+    offsets = p.offsets.take(ahead) if ahead else None
+    log.warning("batch partly committed by another group member; writing only the rest", status="fenced",
+                partitions={f"{t}[{q}]": o for (t, q), o in cut.items()}, skipped=removed,
+                kept=b.n_messages - removed)
+    return aw, sr, dl, offsets, b.n_messages - removed

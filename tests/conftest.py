@@ -7,7 +7,7 @@ import pytest
 
 from affectwatch.settings import REPO_ROOT, Settings
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.smtp", "tests.fixtures.data"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.smtp", "tests.fixtures.data", "tests.fixtures.postgres"]
 
 DATA = REPO_ROOT / "data"
 

@@ -1,4 +1,6 @@
-"""A separate reader process queries the warehouse while the worker writes: no lock errors, no torn reads."""
+"""A separate reader process queries the warehouse while the worker writes: no lock errors, no torn reads.
+
+On both catalogs (the reader gets the catalog setting from the environment, as any process would)."""
 from __future__ import annotations
 
 import json
@@ -46,10 +48,11 @@ print(json.dumps({"counts": counts, "errors": errors, "queries": queries}))
 """
 
 
+@pytest.mark.parametrize("ingest_env", ["sqlite", "postgres"], indirect=True)
 def test_reader_process_queries_while_worker_writes(ingest_env, kafka_producer):
     send_json(kafka_producer, ingest_env.affect_topic, window_dicts(N, devices=500, device_prefix="reader", seed=9))
     reader = subprocess.Popen([sys.executable, "-c", READER, str(ingest_env.data_dir), str(N), "150"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ingest_env.env)
     stats = ingest_env.run("--max-batch", "500", timeout=180)
     out, err = reader.communicate(timeout=180)
     assert reader.returncode == 0, err.decode()[-2000:]

@@ -1,4 +1,6 @@
-"""Crash safety: kill -9 the worker mid-stream three times; no loss, no duplicates, exactly-once offsets."""
+"""Crash safety: kill -9 the worker mid-stream three times; no loss, no duplicates, exactly-once offsets.
+
+On both catalogs: the default SQLite file and PostgreSQL (a real throwaway cluster)."""
 from __future__ import annotations
 
 import random
@@ -31,6 +33,7 @@ def _wait_for_progress(env, proc, above: int, timeout: float = 90.0) -> int:
     raise AssertionError(f"worker made no progress in {timeout}s: {env.log_tail(proc)}")
 
 
+@pytest.mark.parametrize("ingest_env", ["sqlite", "postgres"], indirect=True)
 def test_kill_9_mid_stream_loses_and_duplicates_nothing(ingest_env, kafka_producer):
     windows = list(window_dicts(N, devices=400, device_prefix="crash", seed=3))
     send_json(kafka_producer, ingest_env.affect_topic, windows)

@@ -29,3 +29,66 @@ def test_read_only_connection_cannot_write(settings):
     ro = connect(settings, read_only=True)
     with pytest.raises(duckdb.Error):
         ro.execute("insert into dead_letters (reason, received_at) values ('x', now())")
+
+
+# -- contention: retry with jittered backoff, bounded by time -------------------------------------------
+def test_backoff_is_jittered_exponential_and_capped():
+    import random
+
+    from affectwatch.warehouse import backoff_delays
+
+    gen = backoff_delays(first=0.1, cap=1.0, rnd=random.Random(1))
+    delays = [next(gen) for _ in range(12)]
+    bounds = [min(1.0, 0.1 * 2 ** i) for i in range(12)]
+    assert all(d / 2 <= x <= d for x, d in zip(delays, bounds))
+    assert len({round(x, 6) for x in delays}) == len(delays)  # jittered, not lockstep
+    assert max(delays) <= 1.0
+
+
+def test_transaction_retries_contention_as_one_transaction(warehouse):
+    """A contended attempt is rolled back in full and re-run; other errors are raised at once."""
+    import duckdb
+    import pytest
+
+    from affectwatch.warehouse import transaction
+
+    calls = []
+
+    def work():
+        calls.append(1)
+        warehouse.execute("insert into dead_letters (reason, received_at) values ('x', now())")
+        if len(calls) < 3:  # the same error DuckLake raises when another writer holds the SQLite catalog
+            raise duckdb.TransactionException("Failed to flush changes into DuckLake: database is locked")
+        return len(calls)
+
+    assert transaction(warehouse, work, max_seconds=30) == 3
+    assert warehouse.execute("select count(*) from dead_letters").fetchone()[0] == 1  # two attempts rolled back
+
+    def broken():
+        calls.append(1)
+        raise duckdb.CatalogException("Table with name nope does not exist")
+
+    calls.clear()
+    with pytest.raises(duckdb.CatalogException):
+        transaction(warehouse, broken, max_seconds=30)
+    assert len(calls) == 1
+
+
+def test_transaction_gives_up_after_its_time_budget(warehouse):
+    import time
+
+    import duckdb
+    import pytest
+
+    from affectwatch.warehouse import WarehouseBusy, transaction
+
+    waits = []
+
+    def always_busy():
+        raise duckdb.TransactionException("Failed to commit DuckLake transaction: conflict")
+
+    t0 = time.monotonic()
+    with pytest.raises(WarehouseBusy, match="still busy"):
+        transaction(warehouse, always_busy, max_seconds=1.0, on_wait=lambda a, w, e: waits.append((a, w)))
+    assert 1.0 <= time.monotonic() - t0 < 10
+    assert len(waits) >= 3 and [a for a, _ in waits] == list(range(1, len(waits) + 1))
