@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,11 +17,7 @@ import pytest
 
 from affectwatch.settings import REPO_ROOT
 from ingest.broker import free_port
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+from tests.test_demo_smoke import _port_in_use, demo_env
 
 
 def _wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
@@ -47,14 +42,13 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "affectwatch.cli", *args]
 
 
-def _gone(pids: list[int]) -> list[str]:
-    """The processes of ``pids`` still alive (zombies count as gone: they hold nothing)."""
+def _alive(procs: list[psutil.Process]) -> list[str]:
+    """The processes still alive (zombies count as gone: they hold nothing)."""
     alive = []
-    for pid in pids:
+    for p in procs:
         try:
-            p = psutil.Process(pid)
-            if p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(f"{pid} {' '.join(p.cmdline())[:120]}")
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
         except psutil.NoSuchProcess:
             pass
     return alive
@@ -62,41 +56,47 @@ def _gone(pids: list[int]) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.kafka
+@pytest.mark.timeout(2400)  # the whole demo pipeline runs first; on a loaded 2-core machine that takes a while
 def test_sigterm_to_the_demo_stops_every_child_and_frees_every_port(tmp_path):
     """`kill <demo pid>` while it serves: broker, ingest worker (if any), SMTP sink and Streamlit all stop."""
-    data_dir = tmp_path / "var"
-    ports = {"kafka": free_port(), "smtp": free_port(), "dashboard": free_port()}
-    env = os.environ | {
-        "AFFECTWATCH_DATA_DIR": str(data_dir),
-        "AFFECTWATCH_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
-        "AFFECTWATCH_SMTP__PORT": str(ports["smtp"]),
-        "AFFECTWATCH_DASHBOARD__PORT": str(ports["dashboard"]),
-        "AFFECTWATCH_LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env, ports = demo_env(tmp_path / "var")
+    env["PYTHONUNBUFFERED"] = "1"
     log = tmp_path / "demo.log"
     cmd = _cli("demo", "--start", "2022-09-03", "--end", "2023-01-14", "--regions", "06,48",
-               "--devices-per-region", "4", "--backtest-from", "2022-11-05", "--backtest-to", "2023-01-07")
+               "--devices-per-region", "3", "--backtest-from", "2022-12-10", "--backtest-to", "2023-01-07")
     with open(log, "wb") as out:
         demo = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    children: list[psutil.Process] = []
     try:
-        _wait_for(lambda: "Press Ctrl-C" in log.read_text(errors="replace"), 900, "the demo to serve", demo, log)
+        _wait_for(lambda: "Press Ctrl-C" in log.read_text(errors="replace"), 2000, "the demo to serve", demo, log)
         assert _http_ok(f"http://127.0.0.1:{ports['dashboard']}/_stcore/health")
         assert all(_port_in_use(p) for p in ports.values()), ports
-        children = [c.pid for c in psutil.Process(demo.pid).children(recursive=True)]
-        names = " ".join(" ".join(psutil.Process(pid).cmdline()) for pid in children)
+        children = psutil.Process(demo.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "kafka" in names and "smtp-sink" in names and "streamlit" in names, names
 
+        t0 = time.monotonic()
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=180)
+        print(f"demo stopped {time.monotonic() - t0:.1f} s after SIGTERM")
     finally:
-        if demo.poll() is None:
-            demo.kill()
+        if demo.poll() is None:  # a failure above: stop it the way under test, then for sure
+            demo.send_signal(signal.SIGTERM)
+            try:
+                demo.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+        leftover = _alive(children)
+        for proc in children:  # only after the check: never leave a broker behind a failed test
+            try:
+                proc.kill()  # psutil refuses if the pid was reused meanwhile
+            except psutil.NoSuchProcess:
+                pass
     text = log.read_text(errors="replace")
     assert demo.returncode == 0, text[-3000:]
     assert "SIGTERM: stopping every process the demo started" in text
     assert "stopped dashboard" in text and "stopped smtp-sink" in text and "stopped Kafka broker" in text
-    assert not _gone(children), _gone(children)
+    assert not leftover, leftover
     for name, port in ports.items():
         assert not _port_in_use(port), f"{name} still listening on {port}"
 
