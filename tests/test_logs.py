@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from affectwatch.settings import REPO_ROOT
 
 SCRIPT = textwrap.dedent("""
@@ -30,14 +32,8 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(log_file, fmt="auto", tty=False, **extra_env: str) -> str:
-    cmd = [sys.executable, "-c", SCRIPT, str(log_file), fmt]
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "AFFECTWATCH_PROGRESS")} | extra_env
-    if not tty:
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == ""
-        return proc.stderr
+def _pty_output(cmd: list[str], env: dict) -> str:
+    """Everything ``cmd`` writes to its terminal (a real pseudo-terminal: stdin, stdout and stderr)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env | {"TERM": "xterm"}, stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
@@ -51,8 +47,19 @@ def _run(log_file, fmt="auto", tty=False, **extra_env: str) -> str:
             break
         chunks.append(data)
     os.close(master)
-    assert proc.wait(timeout=120) == 0
+    assert proc.wait(timeout=120) == 0, b"".join(chunks)[-2000:]
     return b"".join(chunks).decode(errors="replace")
+
+
+def _run(log_file, fmt="auto", tty=False, **extra_env: str) -> str:
+    cmd = [sys.executable, "-c", SCRIPT, str(log_file), fmt]
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "AFFECTWATCH_PROGRESS")} | extra_env
+    if tty:
+        return _pty_output(cmd, env)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    return proc.stderr
 
 
 def test_not_a_terminal_json_lines_and_no_library_chatter(tmp_path):
@@ -89,3 +96,19 @@ def test_json_forced_on_a_terminal(tmp_path):
 def test_no_color_and_no_progress_are_respected(tmp_path):
     text = _run(tmp_path / "b.log", fmt="console", tty=True, NO_COLOR="1", AFFECTWATCH_PROGRESS="0")
     assert "batch committed" in text and "\x1b[" not in text and "3/3" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+def test_ingest_catch_up_shows_a_bar_on_a_terminal_and_keeps_kafka_chatter_off_the_console(ingest_env, kafka_producer):
+    from tests.fixtures.kafka import send_raw
+
+    sent = send_raw(kafka_producer, ingest_env.symptom_topic, [b"not json"] * 40)
+    kafka_producer.flush(timeout=30)
+    env = {k: v for k, v in ingest_env.env.items() if k not in ("AFFECTWATCH_LOG_FORMAT", "AFFECTWATCH_PROGRESS")}
+    out = re.sub(r"\x1b\[[0-9;]*m", "", _pty_output(
+        [sys.executable, "-m", "affectwatch.cli", "ingest", "--until-idle", "2"], env))
+    assert "ingest catch-up: 100%" in out and f"{sent}/{sent}" in out, out[-2000:]
+    assert "ingest worker stopped" in out and not any(ln.lstrip().startswith('{"event"') for ln in out.splitlines())
+    assert "kafka." not in out  # kafka-python's loggers write to the log file only
+    assert '"event": "ingest worker stopped"' in (ingest_env.data_dir / "logs" / "affectwatch.log").read_text()
