@@ -73,7 +73,7 @@ def test_sigterm_to_the_demo_stops_every_child_and_frees_every_port(tmp_path):
         assert all(_port_in_use(p) for p in ports.values()), ports
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "kafka" in names and "smtp-sink" in names and "streamlit" in names, names
+        assert "kafka.Kafka" in names and "smtp-sink" in names and "dashboard.serve" in names and " ingest" in names, names
 
         t0 = time.monotonic()
         demo.send_signal(signal.SIGTERM)
