@@ -8,15 +8,21 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)  ## create .venv, install the package, resolve the Kafka broker jars
 
+# Run a step with its output captured; show the output only if the step fails.
+quietly = out=$$(mktemp); if $(2) >"$$out" 2>&1; then rm -f "$$out"; else rc=$$?; echo "setup: $(1) failed:"; cat "$$out"; rm -f "$$out"; exit $$rc; fi
+
 $(STAMP): pyproject.toml tools/kafka/pom.xml
 	@command -v java >/dev/null || { echo "Java (JDK 17+) is required for the local Kafka broker: apt-get install -y openjdk-17-jdk-headless"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is required to resolve the Kafka jars: apt-get install -y maven"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/affectwatch broker fetch
-	$(BIN)/affectwatch warehouse migrate
-	touch $(STAMP)
+	@echo "setup: Python environment in $(VENV) (a few minutes the first time)"
+	@test -x $(BIN)/python || $(call quietly,creating $(VENV),$(PYTHON) -m venv $(VENV))
+	@$(call quietly,upgrading pip,$(BIN)/pip install -q --disable-pip-version-check --upgrade pip)
+	@$(call quietly,installing AffectWatch and its dependencies,$(BIN)/pip install -q --disable-pip-version-check -e '.[test]')
+	@echo "setup: Kafka broker jars (Maven)"
+	@$(call quietly,resolving the Kafka jars,$(BIN)/affectwatch broker fetch)
+	@$(call quietly,migrating the warehouse,$(BIN)/affectwatch warehouse migrate)
+	@touch $(STAMP)
+	@echo "setup: done ($(BIN)/affectwatch --help)"
 
 test: setup  ## the whole suite: unit + integration (real Kafka, DuckLake, SMTP, chromium)
 	$(BIN)/python -m pytest -m "" -q tests

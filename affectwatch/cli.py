@@ -25,7 +25,7 @@ app.add_typer(warehouse_app, name="warehouse")
 @app.callback()
 def _main() -> None:
     s = get_settings()
-    configure(s.log_level, s.log_format)
+    configure(s.log_level, s.log_format, s.log_path)
 
 
 @warehouse_app.command("migrate")

@@ -122,7 +122,11 @@ class AnalystSettings(_Section):
 
 
 class DashboardSettings(_Section):
-    users_file: str = ""  # local users file with bcrypt hashes (see affectwatch users add)
+    users_file: str = ""  # local users file with bcrypt hashes (see affectwatch users add); must exist if set
+    session_secret: SecretStr | None = None  # HMAC key of sign-in sessions (>= 32 chars); unset = generated 0600 file in data_dir
+    session_hours: float = 12.0  # a sign-in lasts this long (reloads and shared links open without a new sign-in)
+    login_max_failures: int = 5  # failed sign-ins per user name within login_window_minutes (x5 per client address)
+    login_window_minutes: float = 15.0
     basemap_style: str = ""  # URL of a map style; empty = offline blank style from static/
     stale_after_hours: float = 36.0
     port: int = 8501
@@ -141,7 +145,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=REPO_ROOT / "var")
     log_level: str = "INFO"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    log_format: Literal["auto", "json", "console"] = "auto"  # auto: coloured lines on a terminal, else JSON
+    log_file: str = ""  # library logs + a JSON copy of every event; default <data_dir>/logs/affectwatch.log
     kafka: KafkaSettings = KafkaSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     privacy: PrivacySettings = PrivacySettings()
@@ -154,6 +159,10 @@ class Settings(BaseSettings):
     @property
     def extension_dir(self) -> Path:
         return self.data_dir / "duckdb_extensions"
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_file).expanduser() if self.log_file else self.data_dir / "logs" / "affectwatch.log"
 
     @property
     def catalog(self) -> str:

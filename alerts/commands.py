@@ -212,12 +212,15 @@ def smtp_sink_cmd(
 
     from alerts.smtp_sink import SmtpSink
 
+    from affectwatch.processes import shutdown_signals
+
     sink = SmtpSink(dir, host=host, port=port).start()
-    typer.echo(f"smtp sink on {host}:{port}, saving to {dir} (Ctrl-C to stop)")
+    typer.echo(f"smtp sink on {host}:{port}, saving to {dir} (Ctrl-C or SIGTERM to stop)")
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
+        with shutdown_signals():
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:  # also processes.Shutdown (SIGTERM, SIGHUP)
         pass
     finally:
         sink.stop()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from affectwatch.logs import get_logger
+from affectwatch.progress import progress
 from affectwatch.settings import Settings, get_settings
 from affectwatch.warehouse import connect
 from alerts import lifecycle, series
@@ -247,7 +248,7 @@ def _symptom_decisions(con, signal: str, rule: SignalRule, s: Settings, now: dat
 def evaluate(con, rules, settings: Settings, now: datetime) -> tuple[list[Decision], dict]:
     """Decisions for every signal; a signal that fails is logged and reported, the others still run."""
     decisions, per_signal = [], {}
-    for signal, rule in rules.signals.items():
+    for signal, rule in progress(rules.signals.items(), desc="detection", unit="signal", total=len(rules.signals)):
         try:
             fn = _symptom_decisions if rule.source == "symptom_reports" else affect_decisions
             ds = fn(con, signal, rule, settings, now)

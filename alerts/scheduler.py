@@ -190,27 +190,32 @@ def build_scheduler(settings: Settings, jobs: list[JobSpec], blocking: bool = Tr
 
 
 def serve(settings: Settings | None = None, run_for: float | None = None, jobs: list[JobSpec] | None = None) -> None:
-    """Catch up missed jobs, then run the schedule (forever, or for ``run_for`` seconds)."""
+    """Catch up missed jobs, then run the schedule (forever, or for ``run_for`` seconds).
+
+    SIGTERM, SIGINT and SIGHUP stop it cleanly: no new job starts, running jobs finish and are
+    journalled (``sched.shutdown(wait=True)``), then the process exits."""
+    import threading
+
+    from affectwatch.processes import shutdown_signals
     from affectwatch.warehouse import migrate
 
     s = settings or get_settings()
     jobs = jobs if jobs is not None else default_jobs(s)
     for spec in jobs:
         _trigger(spec, s.alerts.timezone)  # fail fast on a bad cron expression
-    migrate(settings=s)
-    catch_up(s, jobs)
-    log.info("scheduler started", jobs={j.name: j.cron for j in jobs}, timezone=s.alerts.timezone)
-    if run_for is None:
-        sched = build_scheduler(s, jobs, blocking=True)
+    stop = threading.Event()
+    with shutdown_signals(lambda signum: stop.set()):
+        migrate(settings=s)
+        catch_up(s, jobs)
+        if stop.is_set():
+            log.info("scheduler stopped before it started")
+            return
+        sched = build_scheduler(s, jobs, blocking=False)
+        sched.start()
+        log.info("scheduler started", jobs={j.name: j.cron for j in jobs}, timezone=s.alerts.timezone)
         try:
-            sched.start()
-        except (KeyboardInterrupt, SystemExit):
-            log.info("scheduler stopping")
-        return
-    sched = build_scheduler(s, jobs, blocking=False)
-    sched.start()
-    try:
-        time.sleep(run_for)
-    finally:
-        sched.shutdown(wait=True)
-        log.info("scheduler stopped", ran_for_s=run_for)
+            stop.wait(run_for)
+        finally:
+            log.info("scheduler stopping; waiting for running jobs")
+            sched.shutdown(wait=True)
+            log.info("scheduler stopped")

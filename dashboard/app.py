@@ -36,7 +36,11 @@ def _sign_in_page(url_path: str, default: bool):
 st.set_page_config(page_title="AffectWatch", page_icon=":material/map:", layout="wide")
 
 settings = ui.load_settings()
-user = auth.current_user(settings)
+try:
+    user = auth.current_user(settings)
+except auth.UsersFileError as exc:  # a configured users file that is missing or malformed
+    st.error(str(exc))
+    st.stop()
 if user is None:
     st.navigation([_sign_in_page(path, i == 0) for i, (_, _, _, path) in enumerate(PAGES)], position="hidden").run()
     st.stop()
@@ -49,7 +53,8 @@ pages = [st.Page(script, title=title, icon=icon, url_path=path, default=i == 0)
          for i, (script, title, icon, path) in enumerate(PAGES) if path not in ADMIN_ONLY or user.can("subscriptions")]
 page = st.navigation(pages)
 st.sidebar.markdown("### AffectWatch")
-auth.logout_button(user)
+auth.logout_button(user, settings)
+auth.keep_session_cookie(settings)
 try:
     data.connection(ctx.key)
 except data.WarehouseUnavailable as exc:

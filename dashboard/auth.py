@@ -5,16 +5,25 @@ Order of precedence:
    OIDC users come from ``[affectwatch_roles]`` (email = "role") or the users file, default
    ``official``.
 2. A local users file (``AFFECTWATCH_DASHBOARD__USERS_FILE``; YAML or TOML) with bcrypt password
-   hashes and roles, and a login form. ``affectwatch users add`` writes it.
-3. Nothing configured: the app runs open ONLY when Streamlit is bound to a loopback address, and
-   says so in a banner; bound to any other address it refuses to serve data.
+   hashes and roles, and a login form. ``affectwatch users add`` writes it. A configured file that
+   does not exist is an error, never an empty user list. A sign-in is a signed, expiring token
+   (``dashboard.sessions``) kept in a browser cookie, so reloads and shared links open directly
+   until it expires or the user signs out (which revokes it). Failed sign-ins are rate-limited per
+   user name and per client address.
+3. Nothing configured: the app runs open ONLY when Streamlit is bound to a loopback address (parsed:
+   an IP literal in 127.0.0.0/8 or ::1, or ``localhost`` resolving only to those), and says so in a
+   banner; bound to any other address it refuses to serve data.
 
 Roles: ``official`` (view, acknowledge alerts), ``analyst`` (view, download data), ``admin``
 (everything, including subscriptions).
 """
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
+import socket
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +33,7 @@ import yaml
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings
+from dashboard import sessions
 
 log = get_logger(__name__)
 
@@ -35,9 +45,11 @@ PERMISSIONS = {
     "subscriptions": {"admin"},
     "operator_counts": {"admin"},  # feed counts of cells below the privacy minimums (data quality)
 }
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_SESSION_KEY = "_aw_user"
+_TOKEN_KEY = "_aw_session_token"  # st.session_state: the token of this browser tab's sign-in
+_COOKIE_JS = """<script>
+document.cookie = "%s=%s; Path=/; Max-Age=%d; SameSite=Strict" + (location.protocol === "https:" ? "; Secure" : "");
+</script>"""
 # Hash of a random string, checked for unknown users so both failures take the same time.
 _DUMMY_HASH = b"$2b$12$tD6BXbUstAQT1.PaUU0d0el8cPTGt8HXFdCvT/4tZ..CG8AUOBWWa"
 
@@ -137,7 +149,31 @@ def server_address() -> str:
 
 
 def is_loopback(address: str) -> bool:
-    return address in LOOPBACK or address.startswith("127.")
+    """True only for a loopback IP literal, or ``localhost`` when every address it resolves to is one.
+    Any other host name is refused (``127.evil.example`` is a name, not an address)."""
+    address = address.strip().strip("[]")
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        pass
+    if address.lower().rstrip(".") != "localhost":
+        return False
+    try:
+        infos = socket.getaddrinfo("localhost", None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def local_login_configured(settings: Settings) -> bool:
+    """True when sign-in uses a users file; a configured users file that does not exist is an error."""
+    if settings.dashboard.users_file:
+        path = users_file_path(settings)
+        if not path.is_file():
+            raise UsersFileError(f"the configured users file {path} (AFFECTWATCH_DASHBOARD__USERS_FILE) does not "
+                                 "exist; create it with `affectwatch users add NAME --role official` or unset the setting")
+        return True
+    return users_file_path(settings).exists()
 
 
 def current_user(settings: Settings) -> User | None:
@@ -148,10 +184,8 @@ def current_user(settings: Settings) -> User | None:
         if not st.user.get("is_logged_in", False):  # fail closed when the runtime has no user info
             return None
         return _oidc_user(settings)
-    path = users_file_path(settings)
-    if settings.dashboard.users_file or path.exists():
-        user = st.session_state.get(_SESSION_KEY)
-        return user if isinstance(user, User) else None
+    if local_login_configured(settings):
+        return _session_user(settings)
     if not is_loopback(server_address()):
         return None  # open mode is refused off loopback: login_page explains
     return User(name="local", role="admin", method="open")
@@ -166,9 +200,8 @@ def login_page(settings: Settings) -> None:
         st.write("Sign in with your organisation's identity provider to continue.")
         st.button("Log in", on_click=st.login, type="primary")
         return
-    path = users_file_path(settings)
-    if settings.dashboard.users_file or path.exists():
-        _login_form(path)
+    if local_login_configured(settings):
+        _login_form(settings)
         return
     address = server_address()
     st.error(
@@ -196,36 +229,109 @@ def _oidc_user(settings: Settings) -> User | None:
     return User(name=email, role=role, method="oidc")
 
 
-def _login_form(path: Path) -> None:
+def _session_user(settings: Settings) -> User | None:
+    """The user of this tab's token, else of the browser's session cookie (a reload, a shared link)."""
     import streamlit as st
 
+    token = st.session_state.get(_TOKEN_KEY) or st.context.cookies.get(sessions.COOKIE)
+    if not token:
+        return None
+    try:
+        tok = sessions.verify(settings, token)
+    except sessions.InvalidToken as exc:
+        st.session_state.pop(_TOKEN_KEY, None)
+        log.debug("dashboard session refused", reason=str(exc))
+        return None
+    entry = load_users(users_file_path(settings)).get(tok.user)
+    if entry is None:  # removed from the users file since signing in
+        st.session_state.pop(_TOKEN_KEY, None)
+        return None
+    st.session_state[_TOKEN_KEY] = token
+    return User(name=tok.user, role=entry["role"], method="local")
+
+
+def _set_cookie(value: str, max_age: int) -> None:
+    """Write (or, with max_age 0, delete) the session cookie in the browser. Streamlit reads cookies
+    (``st.context.cookies``) but has no API to write one (streamlit/streamlit#861, #14730): ``st.html``
+    runs one line of our own JavaScript (no user input in it: the token is base64url and dots).
+    Not HttpOnly, therefore short-lived, signed and revocable."""
+    import streamlit as st
+
+    st.html(_COOKIE_JS % (sessions.COOKIE, value, max_age), unsafe_allow_javascript=True)
+
+
+def keep_session_cookie(settings: Settings) -> None:
+    """Store this tab's sign-in in the browser (rendered on every run; the frame is created once)."""
+    import streamlit as st
+
+    token = st.session_state.get(_TOKEN_KEY)
+    if token and st.context.cookies.get(sessions.COOKIE) != token:
+        try:
+            expires = sessions.verify(settings, token).expires
+        except sessions.InvalidToken:
+            return
+        with st.sidebar:
+            _set_cookie(token, max(int(expires - time.time()), 0))
+
+
+@functools.lru_cache(maxsize=64)  # one limiter per data dir in the server process (modules outlive reruns)
+def _limiter(data_dir: str, max_failures: int, window_minutes: float) -> sessions.LoginLimiter:
+    return sessions.LoginLimiter(max_failures, window_minutes * 60)
+
+
+def _client_address() -> str:
+    import streamlit as st
+
+    return str(getattr(st.context, "ip_address", None) or "unknown")
+
+
+def _login_form(settings: Settings) -> None:
+    import streamlit as st
+
+    path = users_file_path(settings)
     try:
         users = load_users(path)
     except UsersFileError as exc:
         st.error(f"Login is configured but the users file cannot be used: {exc}")
         return
+    if st.context.cookies.get(sessions.COOKIE):  # an expired or revoked sign-in: forget it in the browser
+        _set_cookie("", 0)
     st.caption("Access is restricted to authorised public-health staff.")
     with st.form("login"):
         name = st.text_input("User name", key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted:
-        user = check_password(users, name.strip(), password)
-        if user is None:
-            log.warning("dashboard login failed", user=name.strip()[:64])
-            st.error("Wrong user name or password.")
-        else:
-            log.info("dashboard login", user=user.name, role=user.role)
-            st.session_state[_SESSION_KEY] = user
-            st.rerun()
+    if not submitted:
+        return
+    name, client = name.strip()[:64], _client_address()
+    d = settings.dashboard
+    limiter = _limiter(str(settings.data_dir), d.login_max_failures, d.login_window_minutes)
+    wait = limiter.retry_after(name, client)
+    if wait > 0:
+        log.warning("dashboard login rate-limited", user=name, client=client, retry_after_s=round(wait))
+        st.error(f"Too many failed sign-ins. Try again in {max(1, round(wait / 60))} minute(s).")
+        return
+    user = check_password(users, name, password)
+    if user is None:
+        limiter.failed(name, client)
+        log.warning("dashboard login failed", user=name, client=client)
+        st.error("Wrong user name or password.")
+        return
+    limiter.succeeded(name)
+    log.info("dashboard login", user=user.name, role=user.role)
+    st.session_state[_TOKEN_KEY] = sessions.issue(settings, user.name)
+    st.rerun()
 
 
-def logout_button(user: User) -> None:
+def logout_button(user: User, settings: Settings) -> None:
     import streamlit as st
 
     st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
     if user.method == "local" and st.sidebar.button("Sign out"):
-        st.session_state.pop(_SESSION_KEY, None)
+        token = st.session_state.pop(_TOKEN_KEY, None)
+        if token:
+            sessions.revoke(settings, token)  # every tab and shared link with this sign-in now asks again
+        log.info("dashboard logout", user=user.name)
         st.rerun()
     elif user.method == "oidc":
         st.sidebar.button("Sign out", on_click=st.logout)

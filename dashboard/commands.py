@@ -19,7 +19,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
     import sys
 
     return [
-        sys.executable, "-m", "streamlit", "run", str(DASHBOARD_DIR / "app.py"),
+        sys.executable, "-m", "dashboard.serve", "run", str(DASHBOARD_DIR / "app.py"),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--server.enableStaticServing", "true", "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
@@ -37,14 +37,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         users_file: Path = typer.Option(None, help="Users file (sets AFFECTWATCH_DASHBOARD__USERS_FILE)."),
     ) -> None:
         """Start the Streamlit dashboard (multipage: map, region, alerts, data quality, model trust)."""
-        from affectwatch.settings import get_settings
-        from dashboard.auth import is_loopback, users_file_path
+        from affectwatch.settings import Settings, get_settings
+        from dashboard.auth import UsersFileError, is_loopback, local_login_configured
+        from dashboard.sessions import session_secret
 
-        s = get_settings()
-        env = dict(os.environ)
         if users_file:
-            env["AFFECTWATCH_DASHBOARD__USERS_FILE"] = str(users_file.resolve())
-        has_users = bool(users_file) or bool(s.dashboard.users_file) or users_file_path(s).exists()
+            os.environ["AFFECTWATCH_DASHBOARD__USERS_FILE"] = str(users_file.resolve())
+        s = Settings() if users_file else get_settings()
+        try:
+            has_users = local_login_configured(s)
+            if has_users:
+                session_secret(s)  # fail now on a too-short secret; create the generated one once
+        except (UsersFileError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--users-file") from None
         has_oidc = (DASHBOARD_DIR / ".streamlit" / "secrets.toml").exists()
         if not is_loopback(host) and not (has_users or has_oidc):
             raise typer.BadParameter(
@@ -58,7 +63,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         typer.echo(f"AffectWatch dashboard on http://{host}:{port or s.dashboard.port}/  (data dir {s.data_dir})")
         # Become the Streamlit server (exec): signals from a supervisor reach it directly, no orphan.
         os.chdir(DASHBOARD_DIR)
-        os.execve(cmd[0], cmd, env)
+        os.execve(cmd[0], cmd, dict(os.environ))
 
     @users_app.command("add")
     def users_add(

@@ -4,17 +4,15 @@ Starts the local Kafka broker, loads the vendored real symptom data (ILINet, NSS
 runs the device-fleet simulator in the `lead` scenario against the real FluSight admissions series
 (affect data are SIMULATED; the admissions it also emits are the real values), ingests everything
 through Kafka, computes forecasts, backtests and the affect lift, raises alerts, delivers emails to
-a local SMTP sink (.eml files) and starts the dashboard. A re-run reuses what is there; Ctrl-C
-stops every process the demo started.
+a local SMTP sink (.eml files) and starts the dashboard. A re-run reuses what is there; Ctrl-C,
+SIGTERM (`kill`, `docker stop`) or SIGHUP stops every process the demo started (broker included).
 
 Each step is one small function; `run_demo` only orders them.
 """
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +23,8 @@ from pathlib import Path
 import typer
 
 from affectwatch.logs import get_logger
+from affectwatch.processes import Supervisor, shutdown_signals
+from affectwatch.progress import progress
 from affectwatch.settings import REPO_ROOT, Settings, get_settings
 
 log = get_logger(__name__)
@@ -67,7 +67,7 @@ class Demo:
 
     settings: Settings
     options: DemoOptions
-    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    children: Supervisor = field(default_factory=Supervisor)
     started_broker: bool = False
 
     @property
@@ -108,36 +108,26 @@ def _step(title: str) -> None:
     typer.secho(f"\n==> {title}", fg=typer.colors.CYAN, bold=True)
 
 
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run one `affectwatch` command in the foreground (its progress bars show on the terminal)."""
+_children: Supervisor | None = None  # the running demo's, for the foreground steps
+
+
+def _run(*args: str, check: bool = True) -> int:
+    """Run one `affectwatch` command in the foreground (its progress bars show on the terminal);
+    a shutdown signal meanwhile stops it gracefully."""
     log.debug("demo command", args=" ".join(args))
-    return subprocess.run(_cli(*args), check=check, cwd=REPO_ROOT)
+    return (_children or Supervisor()).run(args[0], _cli(*args), check=check, cwd=REPO_ROOT)
 
 
 def _spawn(demo: Demo, name: str, *args: str, log_name: str | None = None) -> subprocess.Popen:
     """Start a long-running `affectwatch` command in the background; its output goes to a log file."""
     demo.dir.mkdir(parents=True, exist_ok=True)
     out = open(demo.dir / f"{log_name or name}.log", "ab")
-    proc = subprocess.Popen(_cli(*args), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    demo.procs.append((name, proc))
-    return proc
+    with out:
+        return demo.children.spawn(name, _cli(*args), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _stop_all(demo: Demo) -> None:
-    for name, proc in reversed(demo.procs):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            typer.echo(f"stopped {name}")
-    demo.procs.clear()
+    demo.children.stop_all(echo=typer.echo)
     if demo.started_broker:
         from ingest.broker import default_broker
 
@@ -179,8 +169,8 @@ def start_broker(demo: Demo) -> None:
     if broker.running:
         typer.echo(f"reusing the running broker at {broker.bootstrap}")
         return
+    demo.started_broker = True  # before start(): a signal during the start-up still stops it
     broker.start(topics=[demo.settings.kafka.affect_topic, demo.settings.kafka.symptom_topic])
-    demo.started_broker = True
     typer.echo(f"broker ready at {broker.bootstrap}")
 
 
@@ -221,23 +211,14 @@ def simulate_and_ingest(demo: Demo) -> None:
 
 def _wait_for_ingest(demo: Demo, worker: subprocess.Popen) -> None:
     """Wait until the worker has caught up with the log end (no lag), with a progress bar."""
-    from kafka import KafkaConsumer, TopicPartition
-    from tqdm import tqdm
+    from ingest import backlog
 
     s = demo.settings
-    consumer = KafkaConsumer(**s.kafka.client_kwargs(), enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(t, p) for t in (s.kafka.affect_topic, s.kafka.symptom_topic)
-                 for p in (consumer.partitions_for_topic(t) or [])]
-        end = consumer.end_offsets(parts)
-    finally:
-        consumer.close()
-    total = sum(end.values())
-    sql = ("select coalesce(sum(o), 0) from (select max(next_offset) as o from ingest_offsets "
-           "where consumer_group = ? group by topic, kafka_partition)")
-    with tqdm(total=total, unit="msg", desc="ingested (Kafka offsets committed to the warehouse)") as bar:
+    topics = [s.kafka.affect_topic, s.kafka.symptom_topic]
+    total = backlog.log_end(s, topics)
+    with progress(total=total, unit="msg", desc="ingested (Kafka offsets committed to the warehouse)") as bar:
         while True:
-            done = _count(s, sql, [s.kafka.group_id])
+            done = backlog.committed(s, s.kafka.group_id, topics)
             bar.update(done - bar.n)
             if done >= total:
                 break
@@ -342,28 +323,32 @@ def start_dashboard(demo: Demo) -> str:
 
 
 def run_demo(options: DemoOptions, serve: bool = True, settings: Settings | None = None) -> dict:
+    global _children
     demo = Demo(settings or get_settings(), options)
+    _children = demo.children
     summary: dict = {}
     try:
-        start_broker(demo)
-        prepare_warehouse(demo)
-        load_real_symptoms(demo)
-        simulate_and_ingest(demo)
-        forecasts_and_backtests(demo)
-        alerts_and_email(demo)
-        publish_analyst_store(demo)
-        summary["dashboard"] = start_dashboard(demo)
-        summary["emails"] = len(list(demo.mail_dir.glob("*.eml")))
-        summary["mail_dir"] = str(demo.mail_dir)
-        if serve:
-            typer.echo("Press Ctrl-C to stop every process the demo started.")
-            while all(p.poll() is None for _, p in demo.procs):
-                time.sleep(1)
-            typer.echo("a demo process exited; stopping the rest")
-    except KeyboardInterrupt:
-        typer.echo("\ninterrupted")
+        with shutdown_signals():  # SIGTERM, SIGINT, SIGHUP -> Shutdown (a KeyboardInterrupt) here
+            start_broker(demo)
+            prepare_warehouse(demo)
+            load_real_symptoms(demo)
+            simulate_and_ingest(demo)
+            forecasts_and_backtests(demo)
+            alerts_and_email(demo)
+            publish_analyst_store(demo)
+            summary["dashboard"] = start_dashboard(demo)
+            summary["emails"] = len(list(demo.mail_dir.glob("*.eml")))
+            summary["mail_dir"] = str(demo.mail_dir)
+            if serve:
+                typer.echo("Press Ctrl-C (or send SIGTERM) to stop every process the demo started.")
+                while demo.children.alive():
+                    time.sleep(1)
+                typer.echo("a demo process exited; stopping the rest")
+    except KeyboardInterrupt as exc:
+        typer.echo(f"\n{exc or 'interrupted'}: stopping every process the demo started")
     finally:
-        _stop_all(demo)
+        with shutdown_signals(lambda signum: None):  # a second signal must not cut the clean-up short
+            _stop_all(demo)
     return summary
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import typer
@@ -95,9 +96,41 @@ def ingest(
         return
     from ingest.consume import IngestWorker
 
-    stats = IngestWorker(until_idle=until_idle, max_batch=max_batch, max_seconds=max_seconds, bootstrap=bootstrap,
-                         group_id=group, instance_id=instance_id, metrics_port=metrics_port).run()
+    worker = IngestWorker(until_idle=until_idle, max_batch=max_batch, max_seconds=max_seconds, bootstrap=bootstrap,
+                          group_id=group, instance_id=instance_id, metrics_port=metrics_port)
+    finished = threading.Event()
+    bar = _catch_up_bar(worker, finished) if until_idle is not None else None
+    try:
+        stats = worker.run()
+    finally:
+        finished.set()
+        if bar is not None:
+            bar.join(timeout=5)
     typer.echo(json.dumps(stats.as_dict()))
+
+
+def _catch_up_bar(worker, finished: threading.Event) -> threading.Thread | None:
+    """A progress bar (terminal only) of the messages this catch-up run has stored, out of the backlog."""
+    from affectwatch.progress import enabled, progress
+    from ingest import backlog
+
+    if not enabled():
+        return None
+    topics = [worker.affect_topic, worker.symptom_topic]
+    try:
+        total = backlog.log_end(worker.s, topics, worker.bootstrap) - backlog.committed(worker.s, worker.group, topics)
+    except Exception:  # noqa: BLE001 - no bar rather than no ingest (the worker reports the broker error)
+        return None
+
+    def follow() -> None:
+        with progress(total=max(total, 0), desc="ingest catch-up", unit="msg") as bar:
+            while not finished.wait(0.5):
+                bar.update(worker.stats.messages - bar.n)
+            bar.update(worker.stats.messages - bar.n)
+
+    thread = threading.Thread(target=follow, name="catch-up-progress", daemon=True)
+    thread.start()
+    return thread
 
 
 @ingest_app.command("status")

@@ -6,7 +6,7 @@ are drained, hand it to the writer thread, which writes rows + dead letters + ne
 one warehouse transaction (``ingest.sink.write_batch``) while the main thread keeps consuming.
 Offsets committed to Kafka afterwards are informational: on (re)assignment the worker seeks
 to the offsets stored in the warehouse (``ingest_offsets``), else to the earliest offset.
-SIGTERM/SIGINT: finish and commit the current batch, leave the group, exit 0.
+SIGTERM/SIGINT/SIGHUP: finish and commit the current batch, leave the group, exit 0.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from kafka import ConsumerRebalanceListener
 from kafka.structs import TopicPartition
 
 from affectwatch.logs import get_logger
+from affectwatch.processes import SHUTDOWN_SIGNALS
 from affectwatch.settings import Settings, get_settings
 from ingest.contracts import AffectWindow, SymptomReport
 from ingest.sink import BatchResult, PendingBatch, PreparedBatch, prepare_batch, stored_offsets, write_prepared
@@ -160,8 +161,8 @@ class IngestWorker:
         from affectwatch.warehouse import connect, migrate
 
         if self.install_signal_handlers and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self.stop)
-            signal.signal(signal.SIGINT, self.stop)
+            for sig in SHUTDOWN_SIGNALS:  # SIGTERM, SIGINT, SIGHUP
+                signal.signal(sig, self.stop)
         self.con = connect(self.s, threads=self.db_threads)
         migrate(self.con)
         from ingest.status import workers_dir

@@ -39,8 +39,8 @@ def simulate(
     import logging
 
     import msgspec
-    from tqdm import tqdm
 
+    from affectwatch.progress import progress
     from affectwatch.settings import get_settings
     from ingest import simulate as sim
 
@@ -62,7 +62,7 @@ def simulate(
         raise typer.Exit(2) from None
     symptoms_simulated = revise_share > 0
     typer.echo(f"NOTE: {SIMULATED_NOTE}", err=True)
-    bar = tqdm(desc="SIMULATED affect windows", unit="win", disable=None)
+    bar = progress(desc="SIMULATED affect windows", unit="win")
 
     def all_windows():
         if first is not None:

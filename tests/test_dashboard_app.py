@@ -350,3 +350,46 @@ def test_oidc_configured_requires_identity_provider_login(open_env):
     assert [b.label for b in at.button] == ["Log in"]  # st.login button, nothing else
     assert not at.get("deck_gl_json_chart") and not at.dataframe
     assert not any("Open local mode" in i.value for i in at.info)  # loopback does not bypass OIDC
+
+
+def test_failed_sign_ins_are_rate_limited_per_user(monkeypatch, populated_settings, users_file, loopback):
+    monkeypatch.setenv("AFFECTWATCH_DATA_DIR", str(populated_settings.data_dir))
+    monkeypatch.setenv("AFFECTWATCH_DASHBOARD__USERS_FILE", str(users_file))
+    monkeypatch.setenv("AFFECTWATCH_DASHBOARD__LOGIN_MAX_FAILURES", "2")
+    monkeypatch.setenv("AFFECTWATCH_DASHBOARD__LOGIN_WINDOW_MINUTES", "7")  # a limiter of its own for this test
+    at = app()
+    for _ in range(2):
+        login(at, "olivia", "wrong-password")
+        assert any("Wrong user name or password" in e.value for e in at.error)
+    login(at, "olivia", PASSWORD)  # the right password no longer helps within the window
+    assert any("Too many failed sign-ins" in e.value for e in at.error)
+    assert not at.get("deck_gl_json_chart")
+    other = login(app(), "anna", PASSWORD)  # another user is not locked out
+    assert not other.exception and other.title[0].value == "Overview map"
+
+
+def test_sign_out_revokes_the_session_token(monkeypatch, populated_settings, users_file, loopback):
+    from dashboard import sessions
+
+    monkeypatch.setenv("AFFECTWATCH_DATA_DIR", str(populated_settings.data_dir))
+    monkeypatch.setenv("AFFECTWATCH_DASHBOARD__USERS_FILE", str(users_file))
+    at = login(app(), "olivia", PASSWORD)
+    assert at.title[0].value == "Overview map"
+    token = at.session_state["_aw_session_token"]
+    settings = populated_settings.model_copy(update={"dashboard": populated_settings.dashboard.model_copy(
+        update={"users_file": str(users_file)})})
+    assert sessions.verify(settings, token).user == "olivia"
+    next(b for b in at.sidebar.button if b.label == "Sign out").click()
+    at.run()
+    assert at.text_input(key="login_password") and not at.get("deck_gl_json_chart")
+    with pytest.raises(sessions.InvalidToken, match="revoked"):
+        sessions.verify(settings, token)
+
+
+def test_missing_configured_users_file_is_an_error_not_an_empty_list(monkeypatch, populated_settings, tmp_path, loopback):
+    monkeypatch.setenv("AFFECTWATCH_DATA_DIR", str(populated_settings.data_dir))
+    monkeypatch.setenv("AFFECTWATCH_DASHBOARD__USERS_FILE", str(tmp_path / "missing.yaml"))
+    at = app()
+    at.run()
+    assert any("does not exist" in e.value for e in at.error)
+    assert not at.text_input and not at.get("deck_gl_json_chart")

@@ -25,9 +25,8 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("demo") / "var"
+def demo_env(data_dir) -> tuple[dict, dict]:
+    """(environment, ports) of a demo run on free ports in ``data_dir``."""
     ports = {"kafka": free_port(), "smtp": free_port(), "dashboard": free_port()}
     env = os.environ | {
         "AFFECTWATCH_DATA_DIR": str(data_dir),
@@ -36,6 +35,13 @@ def demo_run(tmp_path_factory):
         "AFFECTWATCH_DASHBOARD__PORT": str(ports["dashboard"]),
         "AFFECTWATCH_LOG_FORMAT": "json",
     }
+    return env, ports
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("demo") / "var"
+    env, ports = demo_env(data_dir)
     cmd = [sys.executable, "-m", "affectwatch.cli", "demo", "--start", "2022-09-03", "--end", "2023-01-14",
            "--regions", REGIONS, "--devices-per-region", "4", "--backtest-from", "2022-11-05",
            "--backtest-to", "2023-01-07", "--no-serve"]
