@@ -22,7 +22,8 @@ columns ``suppression`` and ``n_devices`` plus a period column from ``PERIOD_END
   least ``privacy.min_devices`` devices more (or fewer). Otherwise the published row is *held*
   (kept as it was), so subtracting two publications of a cell never isolates fewer devices or
   observations than a published cell has. A cell that was suppressed may become visible (its
-  earlier values were never published); a published cell never disappears.
+  earlier values were never published), and a visible one suppressed (e.g. after the minimums
+  were raised); a published cell never disappears.
 """
 from __future__ import annotations
 
@@ -182,10 +183,13 @@ def _publish_cells(con, name: str, spec: dict, cutoff: datetime, has_prev: bool,
     same = f"f.{sc} = o.{sc} and f.n_devices = o.n_devices and f.suppression = o.suppression"
     small = f"not (abs(f.{sc} - o.{sc}) >= ? and abs(f.n_devices - o.n_devices) >= ?)"
     # keep: the published row stays - same counts (same data; keeps rows byte-stable) or a small change
+    # to a visible cell that stays visible (a cell that becomes suppressed, e.g. after the minimums
+    # were raised, is published suppressed: that reveals no value)
     con.execute(f"""
         create or replace temp table kept as
         select o.*, not ({same}) as held_back from prev.main.{name} o join fresh f on {on}
-        where ({same}) or (o.suppression = 0 and {small})""", [s.privacy.k_min, s.privacy.min_devices])
+        where ({same}) or (o.suppression = 0 and f.suppression = 0 and {small})""",
+                [s.privacy.k_min, s.privacy.min_devices])
     con.execute(f"""
         create table pub.main.{name} as
         select * from fresh f where not exists (select 1 from kept o where {on})

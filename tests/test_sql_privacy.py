@@ -154,4 +154,8 @@ def test_publications_cannot_be_differenced(tmp_path):
             for key in a.keys() & b.keys():
                 if a[key] != b[key] and a[key][2] == 0 and b[key][2] == 0:
                     assert abs(a[key][1] - b[key][1]) >= K_MIN and abs(a[key][0] - b[key][0]) >= MIN_DEVICES
+    # raised minimums: the published cell is re-suppressed, not held visible
+    stricter = Settings(data_dir=tmp_path / "var", privacy={"k_min": 1000})
+    fifth = refresh(stricter, now=T0 + timedelta(days=8))
+    assert _published_cells(stricter, fifth["publication_id"])[("06", day)][2:] == (1, None)
     con.close()
