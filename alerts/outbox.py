@@ -27,6 +27,15 @@ Delivery guarantee - why there is no loss and no duplicate
   RFC 7352, archivers such as piler, and mail clients threading by Message-ID) then hold one
   copy: the recipient sees no duplicate, and no alert is lost. The window is kept to the time
   between the server's 250 and one catalog commit.
+
+Sending at scale
+----------------
+Each alert's image is drawn once per queueing pass and shared by every recipient's message. A
+pass claims ``smtp.batch_size`` due messages in one transaction (a 'sending' row for each, before
+any SMTP traffic), hands them to ``smtp.workers`` threads that each keep one SMTP connection open
+(re-opened after an error), and journals every outcome of the batch in one transaction. A
+message belongs to exactly one batch and one worker, so a pass never sends it twice; the crash
+window above becomes "between the server's 250 and the batch's commit", recovered the same way.
 """
 from __future__ import annotations
 
@@ -130,6 +139,7 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
         qualify row_number() over (partition by e.alert_id order by e.event_at desc) = 1
         order by e.event_at""", list(NOTIFY_EVENTS))
     queued = 0
+    images: dict = {}  # each alert's sparkline is drawn once, not once per recipient
 
     def work():
         nonlocal queued
@@ -146,7 +156,8 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
                 mid = message_id(f"immediate|{ev['alert_id']}|{trigger}|{sub.recipient.lower()}", s)
                 if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
                     continue
-                msg = render.render_immediate(ev, sub.recipient, mid, event=ev["event"], settings=s, now=now)
+                msg = render.render_immediate(ev, sub.recipient, mid, event=ev["event"], settings=s, now=now,
+                                              image_cache=images)
                 if _queue(con, msg, recipient=sub.recipient, kind="immediate", alert_ids=[ev["alert_id"]],
                           subscription_id=sub.subscription_id, trigger=trigger, now=now):
                     queued += 1
@@ -193,6 +204,7 @@ def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = No
     s = settings or get_settings()
     now = _now(now)
     queued = 0
+    images: dict = {}  # an alert in many digests is drawn once
 
     def work():
         nonlocal queued
@@ -205,7 +217,7 @@ def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = No
             if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
                 continue
             alerts = _digest_alerts(con, sub, now)
-            msg = render.render_digest(alerts, sub.recipient, mid, str(day), settings=s, now=now)
+            msg = render.render_digest(alerts, sub.recipient, mid, str(day), settings=s, now=now, image_cache=images)
             if _queue(con, msg, recipient=sub.recipient, kind="digest", alert_ids=[a["alert_id"] for a in alerts],
                       subscription_id=sub.subscription_id, trigger=f"digest:{day}", now=now):
                 queued += 1
@@ -265,35 +277,93 @@ class SmtpConnection:
             self.client = None
 
 
-def _mark_sent(con, row: dict, attempt: int, now: datetime) -> None:
-    """The commit point: attempt journalled as sent and the outbox row closed, in one transaction."""
-    def work():
-        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sent', null)",
-                    [row["message_id"], attempt, now])
-        con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
-                    "where message_id = ?", [now, attempt, row["message_id"]])
-    _tx(con, work)
+def _record_sent(con, mid: str, attempt: int, now: datetime) -> None:
+    con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sent', null)",
+                [mid, attempt, now])
+    con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
+                "where message_id = ?", [now, attempt, mid])
 
 
-def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, now: datetime) -> str:
+def _record_error(con, mid: str, attempt: int, error: str, settings: Settings, now: datetime) -> str:
     cfg = settings.smtp
     final = attempt >= cfg.max_attempts
     delay = min(cfg.backoff_base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
     status = "failed" if final else "pending"
+    con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
+                [mid, attempt, now, error[:500]])
+    con.execute("update email_outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
+                "where message_id = ?",
+                [status, attempt, error[:500], None if final else now + timedelta(seconds=delay), mid])
+    return status
+
+
+def _record_released(con, mid: str, attempt: int, now: datetime) -> None:
+    """A claimed message that was never handed to the server (the pass stopped): due again at once.
+
+    The journal says so (an 'error' row starting with 'released'); ``attempts`` - which counts
+    real SMTP attempts against ``max_attempts`` - is unchanged.
+    """
+    con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
+                [mid, attempt, now, "released: not attempted, SMTP server unavailable"])
+    con.execute("update email_outbox set next_attempt_at = ? where message_id = ?", [now, mid])
+
+
+def _mark_sent(con, row: dict, attempt: int, now: datetime) -> None:
+    """The commit point: attempt journalled as sent and the outbox row closed, in one transaction."""
+    _tx(con, lambda: _record_sent(con, row["message_id"], attempt, now))
+
+
+def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, now: datetime) -> str:
+    return _tx(con, lambda: _record_error(con, row["message_id"], attempt, error, settings, now))
+
+
+def _mark_outcomes(con, outcomes: list["Outcome"], settings: Settings, now: datetime) -> dict[str, str]:
+    """Journal the result of every send of one batch in ONE transaction (the 'after' half of the journal).
+
+    Returns message_id -> resulting status ('sent', 'pending', 'failed' or 'released').
+    """
+    if not outcomes:
+        return {}
+    if len(outcomes) == 1 and outcomes[0].error is None:
+        o = outcomes[0]
+        _mark_sent(con, {"message_id": o.message_id}, o.attempt, now)  # one send: the classic commit point
+        return {o.message_id: "sent"}
 
     def work():
-        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
-                    [row["message_id"], attempt, now, error[:500]])
-        con.execute("update email_outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
-                    "where message_id = ?",
-                    [status, attempt, error[:500], None if final else now + timedelta(seconds=delay), row["message_id"]])
-    _tx(con, work)
-    return status
+        status = {}
+        for o in outcomes:
+            if o.released:
+                _record_released(con, o.message_id, o.attempt, now)
+                status[o.message_id] = "released"
+            elif o.error is None:
+                _record_sent(con, o.message_id, o.attempt, now)
+                status[o.message_id] = "sent"
+            else:
+                status[o.message_id] = _record_error(con, o.message_id, o.attempt, o.error, settings, now)
+        return status
+    return _tx(con, work)
 
 
 def lease_seconds(settings: Settings) -> float:
     """How long a claimed message is reserved for its sender (an SMTP transaction's worst case)."""
     return max(60.0, 3 * settings.smtp.timeout_s)
+
+
+def _claim_rows(con, mid: str, now: datetime, settings: Settings) -> tuple[int, bool] | None:
+    due = con.execute("select attempts from email_outbox where message_id = ? and status = 'pending' "
+                      "and (next_attempt_at is null or next_attempt_at <= ?)", [mid, now]).fetchone()
+    if due is None:
+        return None
+    last = _last_attempt(con, mid)
+    recovering = last is not None and last["outcome"] == "sending"
+    attempt = max(due[0], last["attempt"] if last else 0) + 1
+    con.execute("update email_outbox set next_attempt_at = ? where message_id = ?",
+                [now + timedelta(seconds=lease_seconds(settings)), mid])
+    con.execute(
+        "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
+        [mid, attempt, now, "recovery: previous attempt unfinished" if recovering else None],
+    )
+    return attempt, recovering
 
 
 def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool] | None:
@@ -305,24 +375,18 @@ def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool
     sender that dies after claiming leaves a 'sending' attempt; once the lease expires the
     message is due again and is recovered with the same Message-ID.
     """
-    mid = row["message_id"]
+    return _tx(con, lambda: _claim_rows(con, row["message_id"], now, settings))
 
+
+def _claim_batch(con, rows: list[dict], now: datetime, settings: Settings) -> list[tuple[dict, int, bool]]:
+    """Claim several due messages in one transaction (same rules as ``_claim``); returns the claimed ones."""
     def work():
-        due = con.execute("select attempts from email_outbox where message_id = ? and status = 'pending' "
-                          "and (next_attempt_at is null or next_attempt_at <= ?)", [mid, now]).fetchone()
-        if due is None:
-            return None
-        last = _last_attempt(con, mid)
-        recovering = last is not None and last["outcome"] == "sending"
-        attempt = max(due[0], last["attempt"] if last else 0) + 1
-        con.execute("update email_outbox set next_attempt_at = ? where message_id = ?",
-                    [now + timedelta(seconds=lease_seconds(settings)), mid])
-        con.execute(
-            "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
-            [mid, attempt, now, "recovery: previous attempt unfinished" if recovering else None],
-        )
-        return attempt, recovering
-
+        got = []
+        for row in rows:
+            c = _claim_rows(con, row["message_id"], now, settings)
+            if c is not None:
+                got.append((row, *c))
+        return got
     return _tx(con, work)
 
 
@@ -332,13 +396,85 @@ def _last_attempt(con, mid: str) -> dict | None:
     return rows[0] if rows else None
 
 
+class Outcome:
+    """What happened to one claimed message in this pass."""
+
+    __slots__ = ("message_id", "attempt", "error", "unavailable", "released")
+
+    def __init__(self, message_id: str, attempt: int, error: str | None = None, unavailable: bool = False,
+                 released: bool = False):
+        self.message_id, self.attempt, self.error = message_id, attempt, error
+        self.unavailable, self.released = unavailable, released
+
+
+class SenderPool:
+    """A small thread pool; each worker thread owns one SMTP connection, reused across messages.
+
+    A connection that fails is closed and re-opened on that worker's next message. Once any
+    worker finds the server unavailable (no connection possible), the pool stops handing out
+    messages: the rest of the batch is released (not attempted) and the pass ends.
+    """
+
+    def __init__(self, settings: Settings, workers: int):
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.settings = settings
+        self._local = threading.local()
+        self._conns: list[SmtpConnection] = []
+        self._lock = threading.Lock()
+        self.unavailable = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtp")
+
+    def _conn(self) -> SmtpConnection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = SmtpConnection(self.settings)
+            with self._lock:
+                self._conns.append(c)
+        return c
+
+    def _send(self, row: dict, attempt: int) -> Outcome:
+        mid = row["message_id"]
+        if self.unavailable.is_set():
+            return Outcome(mid, attempt, released=True)
+        raw = bytes(row["message"])
+        sender = message_from_bytes(raw, policy=policy.default)["From"].addresses[0].addr_spec
+        try:
+            self._conn().send(raw, sender, row["recipient"])
+        except SmtpUnavailable as exc:
+            self.unavailable.set()
+            return Outcome(mid, attempt, f"{exc}", unavailable=True)
+        except TransientSmtpError as exc:
+            return Outcome(mid, attempt, str(exc))
+        return Outcome(mid, attempt)
+
+    def send_all(self, claimed: list[tuple[dict, int, bool]]) -> list[Outcome]:
+        futures = [self._pool.submit(self._send, row, attempt) for row, attempt, _ in claimed]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for c in self._conns:
+            c.close()
+
+
 def send_pending(
     settings: Settings | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     now: datetime | None = None,
-    limit: int = 500,
+    limit: int = 5000,
+    progress=None,
 ) -> dict:
-    """Send every pending message whose backoff has expired; journal each attempt before and after."""
+    """Send every pending message whose backoff has expired; journal each attempt before and after.
+
+    Messages are claimed ``smtp.batch_size`` at a time (one transaction journals a 'sending' row
+    for each, before any of them is handed to the server), sent by ``smtp.workers`` threads that
+    each keep one SMTP connection open, and their outcomes are journalled in one transaction per
+    batch. A crash between the server's 250 and that commit leaves 'sending' rows that the next
+    pass re-sends with the same Message-ID (see the module docstring). ``progress`` (optional) is
+    called with the number of messages finished after each batch.
+    """
     s = settings or get_settings()
     own = con is None
     con = con or connect(s)
@@ -346,39 +482,42 @@ def send_pending(
     clock = (lambda: _now(fixed)) if fixed is not None else (lambda: _now(None))
     now = clock()
     out = {"sent": 0, "errors": 0, "failed": 0, "recovered": 0, "deferred": 0}
-    smtp = SmtpConnection(s)
+    pool = SenderPool(s, s.smtp.workers)
     try:
         rows = _rows(con, """select message_id, recipient, attempts, message from email_outbox
                              where status = 'pending' and (next_attempt_at is null or next_attempt_at <= ?)
                              order by created_at, message_id limit ?""", [now, limit])
-        for row in rows:
-            claim = _claim(con, row, clock(), s)
-            if claim is None:
-                continue  # another sender claimed it meanwhile
-            attempt, recovering = claim
-            if recovering:
-                out["recovered"] += 1
-                log.warning("unfinished send found after a crash; re-sending with the same Message-ID",
-                            message_id=row["message_id"], previous_attempt=attempt - 1)
-            raw = bytes(row["message"])
-            sender = message_from_bytes(raw, policy=policy.default)["From"].addresses[0].addr_spec
-            try:
-                smtp.send(raw, sender, row["recipient"])
-            except TransientSmtpError as exc:
-                status = _mark_error(con, row, attempt, str(exc), s, clock())
-                out["errors"] += 1
-                out["failed"] += status == "failed"
-                log.warning("email attempt failed", message_id=row["message_id"], attempt=attempt,
-                            final=status == "failed", error=str(exc)[:200])
-                if isinstance(exc, SmtpUnavailable):
-                    out["deferred"] = len(rows) - rows.index(row) - 1  # server down: stop this pass
-                    break
+        # the first batch is a single message: a server that is down costs one attempt, not a batch
+        bounds = [0, 1] + list(range(1 + s.smtp.batch_size, len(rows), s.smtp.batch_size)) + [len(rows)]
+        for lo, hi in zip(bounds, bounds[1:]):
+            if lo >= hi:
                 continue
-            _mark_sent(con, row, attempt, clock())
-            out["sent"] += 1
-            log.info("email sent", message_id=row["message_id"], attempt=attempt)
+            claimed = _claim_batch(con, rows[lo:hi], clock(), s)
+            for row, attempt, recovering in claimed:
+                if recovering:
+                    out["recovered"] += 1
+                    log.warning("unfinished send found after a crash; re-sending with the same Message-ID",
+                                message_id=row["message_id"], previous_attempt=attempt - 1)
+            outcomes = pool.send_all(claimed)
+            status = _mark_outcomes(con, outcomes, s, clock())
+            for o in outcomes:
+                st = status[o.message_id]
+                if st == "sent":
+                    out["sent"] += 1
+                elif st == "released":
+                    out["deferred"] += 1
+                else:
+                    out["errors"] += 1
+                    out["failed"] += st == "failed"
+                    log.warning("email attempt failed", message_id=o.message_id, attempt=o.attempt,
+                                final=st == "failed", error=(o.error or "")[:200])
+            if progress is not None:
+                progress(len(outcomes))
+            if pool.unavailable.is_set():
+                out["deferred"] += len(rows) - hi  # server down: stop this pass
+                break
     finally:
-        smtp.close()
+        pool.close()
         if own:
             con.close()
     if any(out.values()):
