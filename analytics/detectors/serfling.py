@@ -14,7 +14,8 @@ For the value at time t0:
 * **Expected** = the fitted curve at t0; ``sd`` = residual standard deviation of the fit.
   statistic ``z = (y - expected) / sd``; one-sided p-value ``1 - Phi(z)``; threshold
   ``expected + z_{1-alpha} sd``.
-* **Alarm** - ``p < alpha`` AND the series is growing: ``y(t0) > y(t0 - 1)`` (``rise=True``). A
+* **Alarm** - ``p < alpha`` AND the series is growing: ``y(t0) > (1 + min_growth) y(t0 - 1)``
+  (``rise=True``; ``min_growth`` 0 by default). A
   seasonal epidemic then raises alarms on its way up - the weeks an official can still act on -
   and not through its plateau and decline. Level red when also ``p < alpha_red``.
 """
@@ -35,6 +36,7 @@ def serfling(
     alpha: float = 0.05,
     alpha_red: float = 0.001,
     rise: bool = True,
+    min_growth: float = 0.0,
 ) -> Result:
     """Seasonal regression baseline + growth alarm; see the module docstring."""
     if not 0 < keep_quantile <= 1:
@@ -67,7 +69,7 @@ def serfling(
         mu = beta @ X_all[t0]
         z = (Y[:, t0] - mu) / sd
         p = stats.norm.sf(z)
-        growing = Y[:, t0] > Y[:, t0 - 1] if rise else np.ones(S, dtype=bool)
+        growing = Y[:, t0] > Y[:, t0 - 1] * (1.0 + min_growth) if rise else np.ones(S, dtype=bool)
         alarm = (p < alpha) & growing
         res.expected[:, t0] = mu
         res.threshold[:, t0] = mu + stats.norm.isf(alpha) * sd
