@@ -98,7 +98,7 @@ class SmtpSettings(_Section):
     max_attempts: int = 8
     backoff_base_s: float = 30.0
     workers: int = Field(default=4, ge=1, le=32)  # parallel SMTP connections per delivery pass
-    batch_size: int = Field(default=50, ge=1)  # messages claimed (and marked) per warehouse transaction
+    batch_size: int = Field(default=200, ge=1)  # messages claimed (and marked) per warehouse transaction
 
 
 class AlertSettings(_Section):

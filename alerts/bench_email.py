@@ -3,8 +3,9 @@
 A throw-away DuckLake warehouse gets ``alerts`` red/yellow state alerts (with evidence, so every
 message carries its inline sparkline) and ``N / alerts`` immediate subscribers to all regions;
 ``queue_immediate`` renders the messages (each alert's image drawn once) and ``send_pending``
-delivers them to an aiosmtpd sink started by the bench (``alerts/smtp_sink.py``, one .eml per
-Message-ID). Printed: queueing rate, sending rate with ``smtp.workers`` connections, and - in the
+delivers them to an aiosmtpd sink that the bench starts in its own process (``affectwatch
+smtp-sink``: one .eml per Message-ID, a repeated Message-ID acknowledged but not stored), so the
+server does not share the sender's interpreter. Printed: queueing rate, sending rate with ``smtp.workers`` connections, and - in the
 same run, for a ratio that does not depend on machine load - the rate of a one-connection,
 one-message-per-transaction pass (the previous sender) on ``baseline`` messages. Checks that the
 sink holds exactly one message per (alert, recipient). Last line: one JSON object.
@@ -12,8 +13,13 @@ sink holds exactly one message per (alert, recipient). Last line: one JSON objec
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -52,18 +58,50 @@ def _fill(con, settings, n_alerts: int, n_recipients: int, tag: str) -> None:
     lifecycle.apply(con, [_decision(r, "red" if i % 2 else "yellow", data_end) for i, r in enumerate(regions)], NOW)
 
 
+@contextmanager
+def sink_process(folder: Path, deadline_s: float = 180.0):
+    """`affectwatch smtp-sink` in a child process on a free loopback port; yields (port, log path)."""
+    from alerts.smtp_sink import free_port
+
+    port = free_port()
+    log_path = folder.parent / f"{folder.name}-sink.log"
+    env = {**os.environ, "AFFECTWATCH_LOG_FORMAT": "json"}
+    with log_path.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "affectwatch.cli", "smtp-sink", "--dir", str(folder),
+                                 "--port", str(port)], stdout=fh, stderr=fh, env=env)
+        try:
+            t0 = time.monotonic()
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"smtp sink exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() - t0 > deadline_s:
+                        raise RuntimeError(f"smtp sink did not listen on port {port} within {deadline_s:.0f}s")
+                    time.sleep(0.2)
+            yield port, log_path
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def _pass(settings, n_messages: int, n_alerts: int, tag: str, echo) -> dict:
     from affectwatch.warehouse import connect, migrate
     from alerts import outbox
-    from alerts.smtp_sink import SmtpSink
 
     n_alerts = min(n_alerts, len(STATES), n_messages)
     n_recipients = -(-n_messages // n_alerts)
-    with tempfile.TemporaryDirectory(prefix=f"aw-bench-mail-{tag}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"aw-bench-mail-{tag}-") as tmp, \
+            sink_process(Path(tmp) / "mail") as (port, sink_log):
         s = settings.model_copy(update={"data_dir": Path(tmp) / "var"})
-        sink = SmtpSink(Path(tmp) / "mail").start()
         s = s.model_copy(update={"smtp": s.smtp.model_copy(update={
-            "host": sink.host, "port": sink.port, "security": "none", "username": None})})
+            "host": "127.0.0.1", "port": port, "security": "none", "username": None})})
         con = connect(s)
         try:
             migrate(con)
@@ -79,16 +117,15 @@ def _pass(settings, n_messages: int, n_alerts: int, tag: str, echo) -> dict:
                 if r["sent"] + r["errors"] == 0:
                     break
             t_send = time.perf_counter() - t0
-            stored = len(list(sink.handler.folder.glob("*.eml")))
-            dup = sink.handler.duplicates
+            stored = len(list((Path(tmp) / "mail").glob("*.eml")))
+            dup = sink_log.read_text(errors="replace").count("duplicate message ignored")
         finally:
             con.close()
-            sink.stop()
     return {"queued": queued, "sent": out["sent"], "errors": out["errors"], "stored": stored, "duplicates": dup,
             "queue_s": t_queue, "send_s": t_send, "alerts": n_alerts, "recipients": n_recipients}
 
 
-def run_bench(messages: int = 1000, alerts: int = 20, workers: int = 4, batch_size: int = 50, baseline: int = 200,
+def run_bench(messages: int = 1000, alerts: int = 20, workers: int = 4, batch_size: int = 200, baseline: int = 50,
               echo=print) -> dict:
     from affectwatch.settings import get_settings
 

@@ -44,7 +44,8 @@ import json
 import smtplib
 import ssl
 from datetime import date, datetime, time as dtime, timedelta, timezone
-from email import message_from_bytes, policy
+from email import policy
+from email.parser import BytesHeaderParser
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -107,19 +108,45 @@ def message_id(key: str, settings: Settings) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{render._domain(settings)}>"
 
 
-def _queue(con, msg, *, recipient: str, kind: str, alert_ids: list[str], subscription_id: str, trigger: str,
-           now: datetime) -> bool:
-    mid = msg["Message-ID"]
-    if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
-        return False
-    con.execute(
-        """insert into email_outbox (message_id, recipient, kind, alert_ids, subject, status, attempts,
-               next_attempt_at, last_error, created_at, sent_at, message, subscription_id, trigger)
-           values (?, ?, ?, ?, ?, 'pending', 0, ?, null, ?, null, ?, ?, ?)""",
-        [mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), now, now, msg.as_bytes(policy=policy.SMTP),
-         subscription_id, trigger],
-    )
-    return True
+class _Batch:
+    """Messages to queue in one transaction: ids already queued are read once, rows inserted together."""
+
+    COLUMNS = ("message_id", "recipient", "kind", "alert_ids", "subject", "status", "attempts", "next_attempt_at",
+               "last_error", "created_at", "sent_at", "message", "subscription_id", "trigger")
+
+    def __init__(self, con, now: datetime):
+        self.con, self.now = con, now
+        self.known = {r[0] for r in con.execute("select message_id from email_outbox").fetchall()}
+        self.rows: list[tuple] = []
+
+    def has(self, mid: str) -> bool:
+        return mid in self.known
+
+    def add(self, msg, *, recipient: str, kind: str, alert_ids: list[str], subscription_id: str, trigger: str) -> bool:
+        mid = msg["Message-ID"]
+        if mid in self.known:
+            return False
+        self.known.add(mid)
+        self.rows.append((mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), "pending", 0, self.now, None,
+                          self.now, None, msg.as_bytes(policy=policy.SMTP), subscription_id, trigger))
+        return True
+
+    def write(self) -> int:
+        if self.rows:
+            import pandas as pd
+
+            df = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+            df["next_attempt_at"] = pd.to_datetime(df["next_attempt_at"], utc=True)
+            df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
+            df["sent_at"] = pd.Series([None] * len(df), dtype="datetime64[us, UTC]")
+            df["last_error"] = df["last_error"].astype("string")
+            self.con.register("_outbox_new", df)
+            try:
+                cols = ", ".join(self.COLUMNS)
+                self.con.execute(f"insert into email_outbox ({cols}) select {cols} from _outbox_new")
+            finally:
+                self.con.unregister("_outbox_new")
+        return len(self.rows)
 
 
 # -- immediate alerts ------------------------------------------------------------------------
@@ -143,7 +170,7 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
 
     def work():
         nonlocal queued
-        queued = 0
+        batch = _Batch(con, now)
         for ev in events:
             level = ev["event_level"]
             detail = json.loads(ev["detail"] or "{}")
@@ -154,13 +181,13 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
                 if LEVEL_RANK[ev["level"]] < LEVEL_RANK[sub.min_level]:
                     continue
                 mid = message_id(f"immediate|{ev['alert_id']}|{trigger}|{sub.recipient.lower()}", s)
-                if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+                if batch.has(mid):
                     continue
                 msg = render.render_immediate(ev, sub.recipient, mid, event=ev["event"], settings=s, now=now,
                                               image_cache=images)
-                if _queue(con, msg, recipient=sub.recipient, kind="immediate", alert_ids=[ev["alert_id"]],
-                          subscription_id=sub.subscription_id, trigger=trigger, now=now):
-                    queued += 1
+                batch.add(msg, recipient=sub.recipient, kind="immediate", alert_ids=[ev["alert_id"]],
+                          subscription_id=sub.subscription_id, trigger=trigger)
+        queued = batch.write()
 
     _tx(con, work)
     if queued:
@@ -208,19 +235,19 @@ def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = No
 
     def work():
         nonlocal queued
-        queued = 0
+        batch = _Batch(con, now)
         for sub in active_subscriptions(con, "digest"):
             day = digest_due(sub, now)
             if day is None:
                 continue
             mid = message_id(f"digest|{sub.subscription_id}|{sub.recipient.lower()}|{day}", s)
-            if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+            if batch.has(mid):
                 continue
             alerts = _digest_alerts(con, sub, now)
             msg = render.render_digest(alerts, sub.recipient, mid, str(day), settings=s, now=now, image_cache=images)
-            if _queue(con, msg, recipient=sub.recipient, kind="digest", alert_ids=[a["alert_id"] for a in alerts],
-                      subscription_id=sub.subscription_id, trigger=f"digest:{day}", now=now):
-                queued += 1
+            batch.add(msg, recipient=sub.recipient, kind="digest", alert_ids=[a["alert_id"] for a in alerts],
+                      subscription_id=sub.subscription_id, trigger=f"digest:{day}")
+        queued = batch.write()
 
     _tx(con, work)
     if queued:
@@ -324,21 +351,25 @@ def _mark_outcomes(con, outcomes: list["Outcome"], settings: Settings, now: date
     """
     if not outcomes:
         return {}
-    if len(outcomes) == 1 and outcomes[0].error is None:
+    if len(outcomes) == 1 and outcomes[0].error is None and not outcomes[0].released:
         o = outcomes[0]
         _mark_sent(con, {"message_id": o.message_id}, o.attempt, now)  # one send: the classic commit point
         return {o.message_id: "sent"}
 
     def work():
         status = {}
+        sent = [o for o in outcomes if o.error is None and not o.released]
+        _insert_attempts(con, [(o.message_id, o.attempt, now, "sent", None) for o in sent])
+        for attempt in sorted({o.attempt for o in sent}):
+            con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
+                        "where list_contains(?, message_id)",
+                        [now, attempt, [o.message_id for o in sent if o.attempt == attempt]])
+        status.update({o.message_id: "sent" for o in sent})
         for o in outcomes:
             if o.released:
                 _record_released(con, o.message_id, o.attempt, now)
                 status[o.message_id] = "released"
-            elif o.error is None:
-                _record_sent(con, o.message_id, o.attempt, now)
-                status[o.message_id] = "sent"
-            else:
+            elif o.error is not None:
                 status[o.message_id] = _record_error(con, o.message_id, o.attempt, o.error, settings, now)
         return status
     return _tx(con, work)
@@ -349,21 +380,45 @@ def lease_seconds(settings: Settings) -> float:
     return max(60.0, 3 * settings.smtp.timeout_s)
 
 
-def _claim_rows(con, mid: str, now: datetime, settings: Settings) -> tuple[int, bool] | None:
-    due = con.execute("select attempts from email_outbox where message_id = ? and status = 'pending' "
-                      "and (next_attempt_at is null or next_attempt_at <= ?)", [mid, now]).fetchone()
-    if due is None:
-        return None
-    last = _last_attempt(con, mid)
-    recovering = last is not None and last["outcome"] == "sending"
-    attempt = max(due[0], last["attempt"] if last else 0) + 1
-    con.execute("update email_outbox set next_attempt_at = ? where message_id = ?",
-                [now + timedelta(seconds=lease_seconds(settings)), mid])
-    con.execute(
-        "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
-        [mid, attempt, now, "recovery: previous attempt unfinished" if recovering else None],
-    )
-    return attempt, recovering
+def _insert_attempts(con, rows: list[tuple]) -> None:
+    """Journal rows (message_id, attempt, attempted_at, outcome, error) in one statement."""
+    if not rows:
+        return
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["message_id", "attempt", "attempted_at", "outcome", "error"])
+    df["attempted_at"] = pd.to_datetime(df["attempted_at"], utc=True)
+    df["attempt"] = df["attempt"].astype("int32")
+    df["error"] = df["error"].astype("string")
+    con.register("_attempts_new", df)
+    try:
+        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) "
+                    "select message_id, attempt, attempted_at, outcome, error from _attempts_new")
+    finally:
+        con.unregister("_attempts_new")
+
+
+def _claim_rows(con, mids: list[str], now: datetime, settings: Settings) -> dict[str, tuple[int, bool]]:
+    """Claim the still-due messages among ``mids`` (set-based); returns {message_id: (attempt, recovering)}."""
+    due = dict(con.execute(
+        "select message_id, attempts from email_outbox where list_contains(?, message_id) and status = 'pending' "
+        "and (next_attempt_at is null or next_attempt_at <= ?)", [mids, now]).fetchall())
+    if not due:
+        return {}
+    last = {r[0]: (r[1], r[2]) for r in con.execute(
+        """select message_id, attempt, outcome from email_attempts where list_contains(?, message_id)
+           qualify row_number() over (partition by message_id
+                                      order by attempt desc, case outcome when 'sending' then 1 else 0 end) = 1""",
+        [list(due)]).fetchall()}
+    claims = {}
+    for mid, attempts in due.items():
+        prev = last.get(mid)
+        claims[mid] = (max(attempts, prev[0] if prev else 0) + 1, prev is not None and prev[1] == "sending")
+    con.execute("update email_outbox set next_attempt_at = ? where list_contains(?, message_id)",
+                [now + timedelta(seconds=lease_seconds(settings)), list(claims)])
+    _insert_attempts(con, [(mid, a, now, "sending", "recovery: previous attempt unfinished" if rec else None)
+                           for mid, (a, rec) in claims.items()])
+    return claims
 
 
 def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool] | None:
@@ -375,25 +430,24 @@ def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool
     sender that dies after claiming leaves a 'sending' attempt; once the lease expires the
     message is due again and is recovered with the same Message-ID.
     """
-    return _tx(con, lambda: _claim_rows(con, row["message_id"], now, settings))
+    return _tx(con, lambda: _claim_rows(con, [row["message_id"]], now, settings)).get(row["message_id"])
 
 
 def _claim_batch(con, rows: list[dict], now: datetime, settings: Settings) -> list[tuple[dict, int, bool]]:
     """Claim several due messages in one transaction (same rules as ``_claim``); returns the claimed ones."""
-    def work():
-        got = []
-        for row in rows:
-            c = _claim_rows(con, row["message_id"], now, settings)
-            if c is not None:
-                got.append((row, *c))
-        return got
-    return _tx(con, work)
+    claims = _tx(con, lambda: _claim_rows(con, [r["message_id"] for r in rows], now, settings))
+    return [(r, *claims[r["message_id"]]) for r in rows if r["message_id"] in claims]
 
 
 def _last_attempt(con, mid: str) -> dict | None:
     rows = _rows(con, "select attempt, outcome from email_attempts where message_id = ? "
                       "order by attempt desc, case outcome when 'sending' then 1 else 0 end limit 1", [mid])
     return rows[0] if rows else None
+
+
+def _envelope_sender(raw: bytes) -> str:
+    """The From address of a frozen message (headers only: the body and images are not parsed)."""
+    return BytesHeaderParser(policy=policy.default).parsebytes(raw)["From"].addresses[0].addr_spec
 
 
 class Outcome:
@@ -439,7 +493,7 @@ class SenderPool:
         if self.unavailable.is_set():
             return Outcome(mid, attempt, released=True)
         raw = bytes(row["message"])
-        sender = message_from_bytes(raw, policy=policy.default)["From"].addresses[0].addr_spec
+        sender = _envelope_sender(raw)
         try:
             self._conn().send(raw, sender, row["recipient"])
         except SmtpUnavailable as exc:
