@@ -192,7 +192,7 @@ def run_bench(rules_file: Path | None = None, do_tune: bool = False, per_season:
     if per_season:
         echo(f"{'region':<7}{'season':<9}{'alert-wk':>9}{'red-wk':>7}  {'peak':<11}{'alert<=6wk before peak':>23}")
         for r in ss.itertuples(index=False):
-            lead = f"yes ({r.lead_weeks} wk)" if r.alert_before_peak else "no"
+            lead = f"yes ({int(r.lead_weeks)} wk)" if r.alert_before_peak else "no"
             echo(f"{r.region:<7}{r.season}-{str(r.season + 1)[2:]:<4}{r.alert_weeks:>9}{r.red_weeks:>7}  {r.peak:<11}"
                  f"{lead:>23}")
     val, rep = summarise(ss, VALIDATION), summarise(ss, REPORTED)

@@ -106,9 +106,10 @@ def _simplify(src, tolerance: float) -> dict[str, dict]:
     import shapely
 
     feats = json.loads(src.read_text())["features"]
-    gdf = gpd.GeoDataFrame.from_features(feats, crs="EPSG:4326")
-    gdf["fips"] = [str(f.get("id") or f["properties"].get("fips")) for f in feats]
-    gdf["name"] = [f["properties"].get("name") or gdf["fips"].iloc[i] for i, f in enumerate(feats)]
+    fips = [str(f.get("id") or f["properties"].get("fips")) for f in feats]
+    gdf = gpd.GeoDataFrame(
+        {"fips": fips, "name": [f["properties"].get("name") or k for f, k in zip(feats, fips)]},
+        geometry=shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]), crs="EPSG:4326")
     gdf = gdf.set_geometry(gdf.geometry.simplify(tolerance, preserve_topology=True)
                            .set_precision(0.001, mode="pointwise"))
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
