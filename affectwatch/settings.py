@@ -100,6 +100,8 @@ class SmtpSettings(_Section):
     timeout_s: float = 10.0
     max_attempts: int = 8
     backoff_base_s: float = 30.0
+    workers: int = Field(default=4, ge=1, le=32)  # parallel SMTP connections per delivery pass
+    batch_size: int = Field(default=200, ge=1)  # messages claimed (and marked) per warehouse transaction
 
 
 class AlertSettings(_Section):

@@ -231,3 +231,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.add_typer(alerts_app, name="alerts")
     app.command("schedule")(schedule_cmd)
     app.command("smtp-sink")(smtp_sink_cmd)
+
+    @bench_app.command("email")
+    def bench_email(
+        messages: int = typer.Option(1000, help="Messages to queue and send."),
+        alerts: int = typer.Option(20, help="Distinct alerts (recipients = messages / alerts)."),
+        workers: int = typer.Option(4, help="Parallel SMTP connections."),
+        batch_size: int = typer.Option(200, help="Messages claimed and journalled per warehouse transaction."),
+        baseline: int = typer.Option(50, help="Messages for the same-run one-connection comparison (0: skip)."),
+    ) -> None:
+        """Send N alert emails through the outbox to a local aiosmtpd sink; prints messages/s."""
+        from alerts.bench_email import run_bench
+
+        run_bench(messages=messages, alerts=alerts, workers=workers, batch_size=batch_size, baseline=baseline,
+                  echo=typer.echo)

@@ -45,7 +45,8 @@ def _run_detectors(data: pd.DataFrame, rule: SignalRule) -> dict[str, pd.DataFra
     for spec in rule.detectors:
         if spec.method == "forecast-exceedance":
             continue
-        res = detect(data[["series", "t", "observed", "date"]], spec.method, period=rule.season_period, **spec.params)
+        res = detect(data[["series", "t", "observed", "date"]], spec.method, period=rule.season_period,
+                     **rule.detector_params(spec))
         out[spec.name] = res.set_index(["series", "t"])
     return out
 

@@ -27,6 +27,15 @@ Delivery guarantee - why there is no loss and no duplicate
   RFC 7352, archivers such as piler, and mail clients threading by Message-ID) then hold one
   copy: the recipient sees no duplicate, and no alert is lost. The window is kept to the time
   between the server's 250 and one catalog commit.
+
+Sending at scale
+----------------
+Each alert's image is drawn once per queueing pass and shared by every recipient's message. A
+pass claims ``smtp.batch_size`` due messages in one transaction (a 'sending' row for each, before
+any SMTP traffic), hands them to ``smtp.workers`` threads that each keep one SMTP connection open
+(re-opened after an error), and journals every outcome of the batch in one transaction. A
+message belongs to exactly one batch and one worker, so a pass never sends it twice; the crash
+window above becomes "between the server's 250 and the batch's commit", recovered the same way.
 """
 from __future__ import annotations
 
@@ -35,7 +44,8 @@ import json
 import smtplib
 import ssl
 from datetime import date, datetime, time as dtime, timedelta, timezone
-from email import message_from_bytes, policy
+from email import policy
+from email.parser import BytesHeaderParser
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -76,19 +86,45 @@ def message_id(key: str, settings: Settings) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{render._domain(settings)}>"
 
 
-def _queue(con, msg, *, recipient: str, kind: str, alert_ids: list[str], subscription_id: str, trigger: str,
-           now: datetime) -> bool:
-    mid = msg["Message-ID"]
-    if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
-        return False
-    con.execute(
-        """insert into email_outbox (message_id, recipient, kind, alert_ids, subject, status, attempts,
-               next_attempt_at, last_error, created_at, sent_at, message, subscription_id, trigger)
-           values (?, ?, ?, ?, ?, 'pending', 0, ?, null, ?, null, ?, ?, ?)""",
-        [mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), now, now, msg.as_bytes(policy=policy.SMTP),
-         subscription_id, trigger],
-    )
-    return True
+class _Batch:
+    """Messages to queue in one transaction: ids already queued are read once, rows inserted together."""
+
+    COLUMNS = ("message_id", "recipient", "kind", "alert_ids", "subject", "status", "attempts", "next_attempt_at",
+               "last_error", "created_at", "sent_at", "message", "subscription_id", "trigger")
+
+    def __init__(self, con, now: datetime):
+        self.con, self.now = con, now
+        self.known = {r[0] for r in con.execute("select message_id from email_outbox").fetchall()}
+        self.rows: list[tuple] = []
+
+    def has(self, mid: str) -> bool:
+        return mid in self.known
+
+    def add(self, msg, *, recipient: str, kind: str, alert_ids: list[str], subscription_id: str, trigger: str) -> bool:
+        mid = msg["Message-ID"]
+        if mid in self.known:
+            return False
+        self.known.add(mid)
+        self.rows.append((mid, recipient, kind, ",".join(alert_ids), str(msg["Subject"]), "pending", 0, self.now, None,
+                          self.now, None, msg.as_bytes(policy=policy.SMTP), subscription_id, trigger))
+        return True
+
+    def write(self) -> int:
+        if self.rows:
+            import pandas as pd
+
+            df = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+            df["next_attempt_at"] = pd.to_datetime(df["next_attempt_at"], utc=True)
+            df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
+            df["sent_at"] = pd.Series([None] * len(df), dtype="datetime64[us, UTC]")
+            df["last_error"] = df["last_error"].astype("string")
+            self.con.register("_outbox_new", df)
+            try:
+                cols = ", ".join(self.COLUMNS)
+                self.con.execute(f"insert into email_outbox ({cols}) select {cols} from _outbox_new")
+            finally:
+                self.con.unregister("_outbox_new")
+        return len(self.rows)
 
 
 # -- immediate alerts ------------------------------------------------------------------------
@@ -108,10 +144,11 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
         qualify row_number() over (partition by e.alert_id order by e.event_at desc) = 1
         order by e.event_at""", list(NOTIFY_EVENTS))
     queued = 0
+    images: dict = {}  # each alert's sparkline is drawn once, not once per recipient
 
     def work():
         nonlocal queued
-        queued = 0
+        batch = _Batch(con, now)
         for ev in events:
             level = ev["event_level"]
             detail = json.loads(ev["detail"] or "{}")
@@ -122,12 +159,13 @@ def queue_immediate(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
                 if LEVEL_RANK[ev["level"]] < LEVEL_RANK[sub.min_level]:
                     continue
                 mid = message_id(f"immediate|{ev['alert_id']}|{trigger}|{sub.recipient.lower()}", s)
-                if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+                if batch.has(mid):
                     continue
-                msg = render.render_immediate(ev, sub.recipient, mid, event=ev["event"], settings=s, now=now)
-                if _queue(con, msg, recipient=sub.recipient, kind="immediate", alert_ids=[ev["alert_id"]],
-                          subscription_id=sub.subscription_id, trigger=trigger, now=now):
-                    queued += 1
+                msg = render.render_immediate(ev, sub.recipient, mid, event=ev["event"], settings=s, now=now,
+                                              image_cache=images)
+                batch.add(msg, recipient=sub.recipient, kind="immediate", alert_ids=[ev["alert_id"]],
+                          subscription_id=sub.subscription_id, trigger=trigger)
+        queued = batch.write()
 
     transaction(con, work, what="email outbox")
     if queued:
@@ -171,22 +209,23 @@ def queue_digests(con: duckdb.DuckDBPyConnection, settings: Settings | None = No
     s = settings or get_settings()
     now = _now(now)
     queued = 0
+    images: dict = {}  # an alert in many digests is drawn once
 
     def work():
         nonlocal queued
-        queued = 0
+        batch = _Batch(con, now)
         for sub in active_subscriptions(con, "digest"):
             day = digest_due(sub, now)
             if day is None:
                 continue
             mid = message_id(f"digest|{sub.subscription_id}|{sub.recipient.lower()}|{day}", s)
-            if con.execute("select 1 from email_outbox where message_id = ?", [mid]).fetchone():
+            if batch.has(mid):
                 continue
             alerts = _digest_alerts(con, sub, now)
-            msg = render.render_digest(alerts, sub.recipient, mid, str(day), settings=s, now=now)
-            if _queue(con, msg, recipient=sub.recipient, kind="digest", alert_ids=[a["alert_id"] for a in alerts],
-                      subscription_id=sub.subscription_id, trigger=f"digest:{day}", now=now):
-                queued += 1
+            msg = render.render_digest(alerts, sub.recipient, mid, str(day), settings=s, now=now, image_cache=images)
+            batch.add(msg, recipient=sub.recipient, kind="digest", alert_ids=[a["alert_id"] for a in alerts],
+                      subscription_id=sub.subscription_id, trigger=f"digest:{day}")
+        queued = batch.write()
 
     transaction(con, work, what="email outbox")
     if queued:
@@ -243,35 +282,121 @@ class SmtpConnection:
             self.client = None
 
 
-def _mark_sent(con, row: dict, attempt: int, now: datetime) -> None:
-    """The commit point: attempt journalled as sent and the outbox row closed, in one transaction."""
-    def work():
-        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sent', null)",
-                    [row["message_id"], attempt, now])
-        con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
-                    "where message_id = ?", [now, attempt, row["message_id"]])
-    transaction(con, work, what="email outbox")
+def _record_sent(con, mid: str, attempt: int, now: datetime) -> None:
+    con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sent', null)",
+                [mid, attempt, now])
+    con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
+                "where message_id = ?", [now, attempt, mid])
 
 
-def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, now: datetime) -> str:
+def _record_error(con, mid: str, attempt: int, error: str, settings: Settings, now: datetime) -> str:
     cfg = settings.smtp
     final = attempt >= cfg.max_attempts
     delay = min(cfg.backoff_base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
     status = "failed" if final else "pending"
+    con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
+                [mid, attempt, now, error[:500]])
+    con.execute("update email_outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
+                "where message_id = ?",
+                [status, attempt, error[:500], None if final else now + timedelta(seconds=delay), mid])
+    return status
+
+
+def _record_released(con, mid: str, attempt: int, now: datetime) -> None:
+    """A claimed message that was never handed to the server (the pass stopped): due again at once.
+
+    The journal says so (an 'error' row starting with 'released'); ``attempts`` - which counts
+    real SMTP attempts against ``max_attempts`` - is unchanged.
+    """
+    con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
+                [mid, attempt, now, "released: not attempted, SMTP server unavailable"])
+    con.execute("update email_outbox set next_attempt_at = ? where message_id = ?", [now, mid])
+
+
+def _mark_sent(con, row: dict, attempt: int, now: datetime) -> None:
+    """The commit point: attempt journalled as sent and the outbox row closed, in one transaction."""
+    transaction(con, lambda: _record_sent(con, row["message_id"], attempt, now), what="email outbox")
+
+
+def _mark_error(con, row: dict, attempt: int, error: str, settings: Settings, now: datetime) -> str:
+    return transaction(con, lambda: _record_error(con, row["message_id"], attempt, error, settings, now), what="email outbox")
+
+
+def _mark_outcomes(con, outcomes: list["Outcome"], settings: Settings, now: datetime) -> dict[str, str]:
+    """Journal the result of every send of one batch in ONE transaction (the 'after' half of the journal).
+
+    Returns message_id -> resulting status ('sent', 'pending', 'failed' or 'released').
+    """
+    if not outcomes:
+        return {}
+    if len(outcomes) == 1 and outcomes[0].error is None and not outcomes[0].released:
+        o = outcomes[0]
+        _mark_sent(con, {"message_id": o.message_id}, o.attempt, now)  # one send: the classic commit point
+        return {o.message_id: "sent"}
 
     def work():
-        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'error', ?)",
-                    [row["message_id"], attempt, now, error[:500]])
-        con.execute("update email_outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
-                    "where message_id = ?",
-                    [status, attempt, error[:500], None if final else now + timedelta(seconds=delay), row["message_id"]])
-    transaction(con, work, what="email outbox")
-    return status
+        status = {}
+        sent = [o for o in outcomes if o.error is None and not o.released]
+        _insert_attempts(con, [(o.message_id, o.attempt, now, "sent", None) for o in sent])
+        for attempt in sorted({o.attempt for o in sent}):
+            con.execute("update email_outbox set status = 'sent', sent_at = ?, attempts = ?, last_error = null "
+                        "where list_contains(?, message_id)",
+                        [now, attempt, [o.message_id for o in sent if o.attempt == attempt]])
+        status.update({o.message_id: "sent" for o in sent})
+        for o in outcomes:
+            if o.released:
+                _record_released(con, o.message_id, o.attempt, now)
+                status[o.message_id] = "released"
+            elif o.error is not None:
+                status[o.message_id] = _record_error(con, o.message_id, o.attempt, o.error, settings, now)
+        return status
+    return transaction(con, work, what="email outbox")
 
 
 def lease_seconds(settings: Settings) -> float:
     """How long a claimed message is reserved for its sender (an SMTP transaction's worst case)."""
     return max(60.0, 3 * settings.smtp.timeout_s)
+
+
+def _insert_attempts(con, rows: list[tuple]) -> None:
+    """Journal rows (message_id, attempt, attempted_at, outcome, error) in one statement."""
+    if not rows:
+        return
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["message_id", "attempt", "attempted_at", "outcome", "error"])
+    df["attempted_at"] = pd.to_datetime(df["attempted_at"], utc=True)
+    df["attempt"] = df["attempt"].astype("int32")
+    df["error"] = df["error"].astype("string")
+    con.register("_attempts_new", df)
+    try:
+        con.execute("insert into email_attempts (message_id, attempt, attempted_at, outcome, error) "
+                    "select message_id, attempt, attempted_at, outcome, error from _attempts_new")
+    finally:
+        con.unregister("_attempts_new")
+
+
+def _claim_rows(con, mids: list[str], now: datetime, settings: Settings) -> dict[str, tuple[int, bool]]:
+    """Claim the still-due messages among ``mids`` (set-based); returns {message_id: (attempt, recovering)}."""
+    due = dict(con.execute(
+        "select message_id, attempts from email_outbox where list_contains(?, message_id) and status = 'pending' "
+        "and (next_attempt_at is null or next_attempt_at <= ?)", [mids, now]).fetchall())
+    if not due:
+        return {}
+    last = {r[0]: (r[1], r[2]) for r in con.execute(
+        """select message_id, attempt, outcome from email_attempts where list_contains(?, message_id)
+           qualify row_number() over (partition by message_id
+                                      order by attempt desc, case outcome when 'sending' then 1 else 0 end) = 1""",
+        [list(due)]).fetchall()}
+    claims = {}
+    for mid, attempts in due.items():
+        prev = last.get(mid)
+        claims[mid] = (max(attempts, prev[0] if prev else 0) + 1, prev is not None and prev[1] == "sending")
+    con.execute("update email_outbox set next_attempt_at = ? where list_contains(?, message_id)",
+                [now + timedelta(seconds=lease_seconds(settings)), list(claims)])
+    _insert_attempts(con, [(mid, a, now, "sending", "recovery: previous attempt unfinished" if rec else None)
+                           for mid, (a, rec) in claims.items()])
+    return claims
 
 
 def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool] | None:
@@ -283,25 +408,13 @@ def _claim(con, row: dict, now: datetime, settings: Settings) -> tuple[int, bool
     sender that dies after claiming leaves a 'sending' attempt; once the lease expires the
     message is due again and is recovered with the same Message-ID.
     """
-    mid = row["message_id"]
+    return transaction(con, lambda: _claim_rows(con, [row["message_id"]], now, settings), what="email outbox").get(row["message_id"])
 
-    def work():
-        due = con.execute("select attempts from email_outbox where message_id = ? and status = 'pending' "
-                          "and (next_attempt_at is null or next_attempt_at <= ?)", [mid, now]).fetchone()
-        if due is None:
-            return None
-        last = _last_attempt(con, mid)
-        recovering = last is not None and last["outcome"] == "sending"
-        attempt = max(due[0], last["attempt"] if last else 0) + 1
-        con.execute("update email_outbox set next_attempt_at = ? where message_id = ?",
-                    [now + timedelta(seconds=lease_seconds(settings)), mid])
-        con.execute(
-            "insert into email_attempts (message_id, attempt, attempted_at, outcome, error) values (?, ?, ?, 'sending', ?)",
-            [mid, attempt, now, "recovery: previous attempt unfinished" if recovering else None],
-        )
-        return attempt, recovering
 
-    return transaction(con, work, what="email outbox")
+def _claim_batch(con, rows: list[dict], now: datetime, settings: Settings) -> list[tuple[dict, int, bool]]:
+    """Claim several due messages in one transaction (same rules as ``_claim``); returns the claimed ones."""
+    claims = transaction(con, lambda: _claim_rows(con, [r["message_id"] for r in rows], now, settings), what="email outbox")
+    return [(r, *claims[r["message_id"]]) for r in rows if r["message_id"] in claims]
 
 
 def _last_attempt(con, mid: str) -> dict | None:
@@ -310,13 +423,90 @@ def _last_attempt(con, mid: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def _envelope_sender(raw: bytes) -> str:
+    """The From address of a frozen message (headers only: the body and images are not parsed)."""
+    return BytesHeaderParser(policy=policy.default).parsebytes(raw)["From"].addresses[0].addr_spec
+
+
+class Outcome:
+    """What happened to one claimed message in this pass."""
+
+    __slots__ = ("message_id", "attempt", "error", "unavailable", "released")
+
+    def __init__(self, message_id: str, attempt: int, error: str | None = None, unavailable: bool = False,
+                 released: bool = False):
+        self.message_id, self.attempt, self.error = message_id, attempt, error
+        self.unavailable, self.released = unavailable, released
+
+
+class SenderPool:
+    """A small thread pool; each worker thread owns one SMTP connection, reused across messages.
+
+    A connection that fails is closed and re-opened on that worker's next message. Once any
+    worker finds the server unavailable (no connection possible), the pool stops handing out
+    messages: the rest of the batch is released (not attempted) and the pass ends.
+    """
+
+    def __init__(self, settings: Settings, workers: int):
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.settings = settings
+        self._local = threading.local()
+        self._conns: list[SmtpConnection] = []
+        self._lock = threading.Lock()
+        self.unavailable = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtp")
+
+    def _conn(self) -> SmtpConnection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = SmtpConnection(self.settings)
+            with self._lock:
+                self._conns.append(c)
+        return c
+
+    def _send(self, row: dict, attempt: int) -> Outcome:
+        mid = row["message_id"]
+        if self.unavailable.is_set():
+            return Outcome(mid, attempt, released=True)
+        raw = bytes(row["message"])
+        sender = _envelope_sender(raw)
+        try:
+            self._conn().send(raw, sender, row["recipient"])
+        except SmtpUnavailable as exc:
+            self.unavailable.set()
+            return Outcome(mid, attempt, f"{exc}", unavailable=True)
+        except TransientSmtpError as exc:
+            return Outcome(mid, attempt, str(exc))
+        return Outcome(mid, attempt)
+
+    def send_all(self, claimed: list[tuple[dict, int, bool]]) -> list[Outcome]:
+        futures = [self._pool.submit(self._send, row, attempt) for row, attempt, _ in claimed]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for c in self._conns:
+            c.close()
+
+
 def send_pending(
     settings: Settings | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     now: datetime | None = None,
-    limit: int = 500,
+    limit: int = 5000,
+    progress=None,
 ) -> dict:
-    """Send every pending message whose backoff has expired; journal each attempt before and after."""
+    """Send every pending message whose backoff has expired; journal each attempt before and after.
+
+    Messages are claimed ``smtp.batch_size`` at a time (one transaction journals a 'sending' row
+    for each, before any of them is handed to the server), sent by ``smtp.workers`` threads that
+    each keep one SMTP connection open, and their outcomes are journalled in one transaction per
+    batch. A crash between the server's 250 and that commit leaves 'sending' rows that the next
+    pass re-sends with the same Message-ID (see the module docstring). ``progress`` (optional) is
+    called with the number of messages finished after each batch.
+    """
     s = settings or get_settings()
     own = con is None
     con = con or connect(s)
@@ -324,39 +514,42 @@ def send_pending(
     clock = (lambda: _now(fixed)) if fixed is not None else (lambda: _now(None))
     now = clock()
     out = {"sent": 0, "errors": 0, "failed": 0, "recovered": 0, "deferred": 0}
-    smtp = SmtpConnection(s)
+    pool = SenderPool(s, s.smtp.workers)
     try:
         rows = _rows(con, """select message_id, recipient, attempts, message from email_outbox
                              where status = 'pending' and (next_attempt_at is null or next_attempt_at <= ?)
                              order by created_at, message_id limit ?""", [now, limit])
-        for row in rows:
-            claim = _claim(con, row, clock(), s)
-            if claim is None:
-                continue  # another sender claimed it meanwhile
-            attempt, recovering = claim
-            if recovering:
-                out["recovered"] += 1
-                log.warning("unfinished send found after a crash; re-sending with the same Message-ID",
-                            message_id=row["message_id"], previous_attempt=attempt - 1)
-            raw = bytes(row["message"])
-            sender = message_from_bytes(raw, policy=policy.default)["From"].addresses[0].addr_spec
-            try:
-                smtp.send(raw, sender, row["recipient"])
-            except TransientSmtpError as exc:
-                status = _mark_error(con, row, attempt, str(exc), s, clock())
-                out["errors"] += 1
-                out["failed"] += status == "failed"
-                log.warning("email attempt failed", message_id=row["message_id"], attempt=attempt,
-                            final=status == "failed", error=str(exc)[:200])
-                if isinstance(exc, SmtpUnavailable):
-                    out["deferred"] = len(rows) - rows.index(row) - 1  # server down: stop this pass
-                    break
+        # the first batch is a single message: a server that is down costs one attempt, not a batch
+        bounds = [0, 1] + list(range(1 + s.smtp.batch_size, len(rows), s.smtp.batch_size)) + [len(rows)]
+        for lo, hi in zip(bounds, bounds[1:]):
+            if lo >= hi:
                 continue
-            _mark_sent(con, row, attempt, clock())
-            out["sent"] += 1
-            log.info("email sent", message_id=row["message_id"], attempt=attempt)
+            claimed = _claim_batch(con, rows[lo:hi], clock(), s)
+            for row, attempt, recovering in claimed:
+                if recovering:
+                    out["recovered"] += 1
+                    log.warning("unfinished send found after a crash; re-sending with the same Message-ID",
+                                message_id=row["message_id"], previous_attempt=attempt - 1)
+            outcomes = pool.send_all(claimed)
+            status = _mark_outcomes(con, outcomes, s, clock())
+            for o in outcomes:
+                st = status[o.message_id]
+                if st == "sent":
+                    out["sent"] += 1
+                elif st == "released":
+                    out["deferred"] += 1
+                else:
+                    out["errors"] += 1
+                    out["failed"] += st == "failed"
+                    log.warning("email attempt failed", message_id=o.message_id, attempt=o.attempt,
+                                final=st == "failed", error=(o.error or "")[:200])
+            if progress is not None:
+                progress(len(outcomes))
+            if pool.unavailable.is_set():
+                out["deferred"] += len(rows) - hi  # server down: stop this pass
+                break
     finally:
-        smtp.close()
+        pool.close()
         if own:
             con.close()
     if any(out.values()):

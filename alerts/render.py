@@ -111,6 +111,16 @@ def sparkline_png(alert: dict, settings: Settings) -> bytes:
         plt.close(fig)
 
 
+def sparkline_once(alert: dict, settings: Settings, cache: dict | None) -> bytes:
+    """``sparkline_png``, drawn once per alert state and reused for every recipient/digest in ``cache``."""
+    if cache is None:
+        return sparkline_png(alert, settings)
+    key = (alert["alert_id"], alert["level"], json.dumps(_safe_series(alert, settings), sort_keys=True, default=str))
+    if key not in cache:
+        cache[key] = sparkline_png(alert, settings)
+    return cache[key]
+
+
 def _view(alert: dict, settings: Settings, idx: int, domain: str) -> dict:
     """Template-ready strings for one alert: numbers formatted, affect cells suppressed when needed."""
     ev = alert.get("evidence_obj")
@@ -193,7 +203,8 @@ def _common(settings: Settings) -> dict:
 
 
 def render_immediate(alert: dict, recipient: str, message_id: str, event: str = "opened",
-                     settings: Settings | None = None, now: datetime | None = None) -> EmailMessage:
+                     settings: Settings | None = None, now: datetime | None = None,
+                     image_cache: dict | None = None) -> EmailMessage:
     """One alert, sent at once: level, region, evidence, data period, provisional flag, sparkline."""
     s = settings or get_settings()
     now = now or datetime.now(timezone.utc)
@@ -204,11 +215,13 @@ def render_immediate(alert: dict, recipient: str, message_id: str, event: str = 
     ctx = {**_common(s), "a": v, "event_label": label, "generated_at": now.strftime("%Y-%m-%d %H:%M UTC")}
     text = _env.get_template("immediate.txt.j2").render(**ctx)
     html = _env.get_template("immediate.html.j2").render(**ctx)
-    return _assemble(subject, recipient, message_id, text, html, [(v["cid"], sparkline_png(v["_alert"], s))], s, now)
+    image = sparkline_once(v["_alert"], s, image_cache)
+    return _assemble(subject, recipient, message_id, text, html, [(v["cid"], image)], s, now)
 
 
 def render_digest(alerts: list[dict], recipient: str, message_id: str, digest_date: str,
-                  settings: Settings | None = None, now: datetime | None = None, max_images: int = 12) -> EmailMessage:
+                  settings: Settings | None = None, now: datetime | None = None, max_images: int = 12,
+                  image_cache: dict | None = None) -> EmailMessage:
     """The daily digest: active alerts (newest evidence first) and alerts resolved since the last digest."""
     s = settings or get_settings()
     now = now or datetime.now(timezone.utc)
@@ -227,5 +240,5 @@ def render_digest(alerts: list[dict], recipient: str, message_id: str, digest_da
            "generated_at": now.strftime("%Y-%m-%d %H:%M UTC")}
     text = _env.get_template("digest.txt.j2").render(**ctx)
     html = _env.get_template("digest.html.j2").render(**ctx)
-    images = [(v["cid"], sparkline_png(v["_alert"], s)) for v in active if v["has_image"]]
+    images = [(v["cid"], sparkline_once(v["_alert"], s, image_cache)) for v in active if v["has_image"]]
     return _assemble(subject, recipient, message_id, text, html, images, s, now)

@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from affectwatch.settings import Settings, get_settings
+from analytics.detectors import registry
 
 LEVELS = ("yellow", "red")  # notifiable levels, in increasing order of severity
 LEVEL_RANK = {None: 0, "none": 0, "insufficient_data": 0, "yellow": 1, "red": 2}
 
-# Detector methods the engine knows how to run (analytics.detect methods + the two special ones).
-DETECT_METHODS = ("ears-c1", "ears-c2", "ears-c3", "ewma", "regression", "switch", "farrington", "noufaily", "cusum")
-SPECIAL_METHODS = ("affect-anomaly", "forecast-exceedance")
 
 
 class RuleError(ValueError):
@@ -35,11 +33,10 @@ class DetectorSpec(_Model):
     """One detector run on a signal's series; ``name`` is how conditions refer to it."""
 
     name: str
-    method: Literal[
-        "ears-c1", "ears-c2", "ears-c3", "ewma", "regression", "switch", "farrington", "noufaily", "cusum",
-        "affect-anomaly", "forecast-exceedance",
-    ]
-    params: dict = Field(default_factory=dict)
+    method: str  # a name from analytics/detectors/registry.py
+    params: dict = Field(default_factory=dict)  # over the registry's defaults for the signal's frequency
+    # a detector used outside the frequencies the registry lists for it must say so explicitly
+    allow_off_frequency: bool = False
     # forecast-exceedance only: which forecast target and horizon, and the region threshold.
     target: str | None = None
     horizon: int = 1
@@ -47,6 +44,13 @@ class DetectorSpec(_Model):
     threshold_value: float | None = None
     # forecast-exceedance: models to use, in order of preference (first one present in the newest run)
     models: list[str] = Field(default_factory=lambda: ["ensemble", "glm", "baseline"], min_length=1)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in registry.REGISTRY:
+            raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(registry.ALL_METHODS)}")
+        return method
 
     @model_validator(mode="after")
     def _exceedance_fields(self):
@@ -134,6 +138,12 @@ class SignalRule(_Model):
             raise ValueError("affect-anomaly runs only on source affect_windows")
         if not self.levels:
             raise ValueError("at least one level (red or yellow) is needed")
+        off = [f"{d.name} ({d.method}: {', '.join(registry.get(d.method).frequencies)})" for d in self.detectors
+               if self.frequency not in registry.get(d.method).frequencies and not d.allow_off_frequency]
+        if off:
+            raise ValueError(
+                f"detector(s) not suited to {self.frequency} data: {off}; use one of "
+                f"{list(registry.for_frequency(self.frequency))} or set `allow_off_frequency: true` on the detector")
         return self
 
     def minimums(self, privacy) -> dict:
@@ -143,6 +153,10 @@ class SignalRule(_Model):
             "min_observations": max(self.min_observations or 0, privacy.k_min),
             "min_quality": max(self.min_quality if self.min_quality is not None else 0.0, privacy.min_quality),
         }
+
+    def detector_params(self, spec: DetectorSpec) -> dict:
+        """The registry's default parameters for this signal's frequency, overridden by the rule's ``params``."""
+        return registry.get(spec.method).params(self.frequency, spec.params)
 
     @property
     def season_period(self) -> int:

@@ -28,32 +28,20 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from analytics.detectors import cusum as _cusum
-from analytics.detectors import ears, essence, farrington
 from analytics.detectors.base import LEVELS, REASONS, Result
+from analytics.detectors.registry import METHODS, REGISTRY
 from affectwatch.logs import get_logger
 
 log = get_logger(__name__)
 
-METHODS = ("ears-c1", "ears-c2", "ears-c3", "ewma", "regression", "switch", "farrington", "noufaily", "cusum")
 REQUIRED_COLUMNS = ("series", "t", "observed")
 OUTPUT_COLUMNS = (
     "series", "t", "date", "observed", "expected", "threshold", "statistic", "p_value", "alarm", "level", "reason",
 )
 
-_FUNCS: dict[str, Callable[..., Result]] = {
-    "ears-c1": ears.c1,
-    "ears-c2": ears.c2,
-    "ears-c3": ears.c3,
-    "ewma": essence.ewma,
-    "regression": essence.regression,
-    "switch": essence.switch,
-    "farrington": farrington.farrington,
-    "noufaily": farrington.noufaily,
-    "cusum": _cusum.cusum,
-}
-_USES_DOW = {"regression", "switch"}
-_SEASONAL = {"farrington", "noufaily"}
+_FUNCS: dict[str, Callable[..., Result]] = {m: REGISTRY[m].func for m in METHODS}
+_USES_DOW = {m for m in METHODS if REGISTRY[m].uses_dow}
+_SEASONAL = {m for m in METHODS if REGISTRY[m].seasonal}
 _INTERNAL_PARAMS = {"Y", "dow", "period", "_return_r2"}
 _NOUFAILY_PARAMS = {"no_periods", "past_weeks_not_included", "threshold_method"}
 

@@ -3,6 +3,8 @@
 * ``affectwatch detect --input FILE --method M --out alarms.csv [--period P] [--param k=v ...]``
 * ``affectwatch bench detect``        — sensitivity/specificity/delay per method on labelled series
 * ``affectwatch bench detect-scale``  — wall time of all detectors over 3,000 series x 2 years
+* ``affectwatch bench alert-burden``  — alert-weeks and alerts before the peak, ILINet states 2010-2023
+* ``affectwatch detectors``           — the detector registry (methods, frequencies)
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import typer
 
-METHOD_HELP = "ears-c1, ears-c2, ears-c3, ewma, regression, switch, farrington, noufaily, cusum"
+from analytics.detectors.registry import METHODS
+
+METHOD_HELP = ", ".join(METHODS)
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -76,6 +80,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             f"{method}: {res['series'].nunique()} series, {len(res)} rows, {int(res['alarm'].sum())} alarms -> {out}"
         )
 
+    @app.command("detectors")
+    def detectors_cmd() -> None:
+        """List the detector registry: each method, the data frequencies it suits, whether it gives a p-value."""
+        from analytics.detectors.registry import table
+
+        typer.echo(f"{'method':<20}{'frequencies':<14}{'p-value':<9}summary")
+        for r in table():
+            typer.echo(f"{r['method']:<20}{r['frequencies']:<14}{'yes' if r['p_value'] else 'no':<9}{r['summary']}")
+
     @bench_app.command("detect")
     def bench_detect(
         data: Path = typer.Option(None, help="Labelled weekly CSV (series, t, observed, outbreak)."),
@@ -93,6 +106,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 f"{fmt(r['median_delay']):>8}{r['outbreaks']:>8}{r['false_alarms']:>6}"
             )
         typer.echo(json.dumps({"benchmark": "detect", "data": str(path), "methods": res}))
+
+    @bench_app.command("alert-burden")
+    def bench_alert_burden(
+        tune: bool = typer.Option(False, "--tune", help="Also search detector/thresholds on the validation seasons."),
+        rules_file: Path = typer.Option(None, help="Rule file (default: settings.alerts.rules_file)."),
+        per_season: bool = typer.Option(True, "--per-season/--summary-only", help="Print every state-season."),
+    ) -> None:
+        """Replay the ili rule over ILINet states 2010-2023: alert-weeks and alerts before each season's peak."""
+        from analytics.bench_alert_burden import run_bench
+
+        run_bench(rules_file=rules_file, do_tune=tune, per_season=per_season, echo=typer.echo)
 
     @bench_app.command("detect-scale")
     def bench_detect_scale(

@@ -1,7 +1,8 @@
 """Map building: every pydeck layer of the dashboard is made by ``build_deck``.
 
 - Choropleth of states or counties (GeoJsonLayer) from the vendored us-atlas boundaries in
-  data/geo, simplified once per process (shapely) to keep the browser payload small.
+  data/geo, simplified with geopandas once per deployment (disk cache, built at server start) to
+  keep the browser payload small.
 - H3HexagonLayer for H3-cell regions.
 - Colour-blind-safe palettes: viridis for continuous signals, Okabe-Ito for alert levels.
 - Suppressed cells are drawn in neutral grey with a diagonal hatch (PathLayer) and labelled in
@@ -100,21 +101,22 @@ def warm_geo_cache() -> float:
 
 
 def _simplify(src, tolerance: float) -> dict[str, dict]:
+    """Read the vendored boundaries with geopandas, simplify (topology kept) and snap them to 0.001 degree."""
+    import geopandas as gpd
     import shapely
 
     feats = json.loads(src.read_text())["features"]
-    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats])
-    geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
-    geoms = shapely.set_precision(geoms, 0.001, mode="pointwise")
-    points = shapely.point_on_surface(geoms)
-    out: dict[str, dict] = {}
-    for feat, geom, gj, pt in zip(feats, geoms, shapely.to_geojson(geoms), points):
-        if geom is None or geom.is_empty:
-            continue
-        fips = str(feat.get("id") or feat["properties"].get("fips"))
-        out[fips] = {"name": feat["properties"].get("name", fips), "geometry": json.loads(gj),
-                     "centroid": [pt.x, pt.y]}
-    return out
+    fips = [str(f.get("id") or f["properties"].get("fips")) for f in feats]
+    gdf = gpd.GeoDataFrame(
+        {"fips": fips, "name": [f["properties"].get("name") or k for f, k in zip(feats, fips)]},
+        geometry=shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]), crs="EPSG:4326")
+    gdf = gdf.set_geometry(gdf.geometry.simplify(tolerance, preserve_topology=True)
+                           .set_precision(0.001, mode="pointwise"))
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    points = gdf.geometry.representative_point()
+    shapes = shapely.to_geojson(gdf.geometry.values)
+    return {fips: {"name": name, "geometry": json.loads(gj), "centroid": [pt.x, pt.y]}
+            for fips, name, gj, pt in zip(gdf["fips"], gdf["name"], shapes, points)}
 
 
 @lru_cache(maxsize=20_000)

@@ -44,6 +44,8 @@ class DemoOptions:
     end: str = "2023-09-30"
     regions: str = ""  # empty = every state in the admissions series
     devices_per_region: int = 6
+    county_states: str = "09,25,44"  # their counties and H3 cells too (CT, MA, RI): county map + H3 view
+    h3_resolution: int = 4
     window_minutes: int = 240
     lead_days: int = 14
     seed: int = 7
@@ -204,6 +206,8 @@ def simulate_and_ingest(demo: Demo) -> None:
             "--lead-days", str(o.lead_days), "--seed", str(o.seed)]
     if o.regions:
         args += ["--regions", o.regions]
+    if o.county_states:
+        args += ["--counties", o.county_states, "--h3-resolution", str(o.h3_resolution)]
     _run(*args)
     _wait_for_ingest(demo, worker)
     demo.save_state(simulation=key)

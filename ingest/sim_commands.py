@@ -18,6 +18,12 @@ def simulate(
     end: str = typer.Option(None, help="Last day, inclusive (YYYY-MM-DD). Default: end of the symptom series."),
     regions: str = typer.Option(None, help="Comma-separated state FIPS codes, e.g. 06,36. Default: every region in the series."),
     devices_per_region: int = typer.Option(20, min=1, help="Simulated devices per region."),
+    counties: str = typer.Option(None, help="Comma-separated state FIPS codes whose counties are simulated too "
+                                 "(devices by county population proxy, data/geo/county_population_proxy.csv)."),
+    h3_resolution: int = typer.Option(None, min=0, max=8, help="Also simulate H3 cells of this resolution covering "
+                                      "the --counties states (devices by area-apportioned population)."),
+    people_per_device: float = typer.Option(300_000, min=1, help="County / H3 fleet size: one device per N people "
+                                            "(at least 3, at most 30 per region)."),
     window_minutes: int = typer.Option(60, min=5, max=1440, help="Window length in minutes (must divide a day)."),
     lead_days: int = typer.Option(14, min=0, help="Days by which simulated affect leads the symptom series (lead scenario)."),
     rate: float = typer.Option(None, min=0.001, help="Messages per second; default: as fast as possible (backfill)."),
@@ -51,7 +57,8 @@ def simulate(
         series = sim.load_series(symptoms_csv or sim.DEFAULT_SERIES)
         windows = sim.simulate_windows(
             series, scenario, start, end, _split_regions(regions), devices_per_region, window_minutes, lead_days,
-            seed, s, dp_epsilon=dp_epsilon,
+            seed, s, dp_epsilon=dp_epsilon, counties=_split_regions(counties), h3_resolution=h3_resolution,
+            people_per_device=people_per_device,
         )
         reports = [] if no_symptoms else list(sim.simulate_symptom_reports(
             series, _split_regions(regions), start, end, syndrome, source, revise_share=revise_share, seed=seed))

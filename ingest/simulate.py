@@ -158,15 +158,21 @@ def _ar1(rng: np.random.Generator, n: int, burn_in: int = 60) -> np.ndarray:
     return out[burn_in:]
 
 
-def latent_signal(series: pd.DataFrame, regions: list[str], days: pd.DatetimeIndex, scenario: str, lead_days: int, seed: int) -> np.ndarray:
-    """z[region, day] in [0, 1]: the driver of distress and arousal (see module docstring)."""
+def latent_signal(series: pd.DataFrame, regions: list[str], days: pd.DatetimeIndex, scenario: str, lead_days: int, seed: int,
+                  drivers: dict[str, str] | None = None) -> np.ndarray:
+    """z[region, day] in [0, 1]: the driver of distress and arousal (see module docstring).
+
+    ``drivers`` maps a county or H3 region to the state whose symptom series drives it; its own
+    AR(1) mood swings (seeded by its id) make it differ from the state and its neighbours.
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario {scenario!r} is not one of {SCENARIOS}")
+    drivers = drivers or {}
     z = np.zeros((len(regions), len(days)))
     for i, region in enumerate(regions):
         noise = _ar1(np.random.default_rng(_stable_seed(seed, scenario, region)), len(days))
         if scenario == "lead":
-            rs = series[series["region_id"] == region].sort_values("date")
+            rs = series[series["region_id"] == drivers.get(region, region)].sort_values("date")
             x = _daily_symptoms(rs, days + pd.Timedelta(days=lead_days))
             lo, hi = np.log1p(rs["value"].min()), np.log1p(rs["value"].max())
             driver = (x - lo) / (hi - lo) if hi > lo else np.zeros(len(days))
@@ -195,17 +201,21 @@ class Fleet:
         return len(self.region_idx)
 
 
-def _utc_offset(region: str) -> int:
-    return UTC_OFFSET.get(region[:2], -6) if region[:2].isdigit() else -6
+def _utc_offset(region: str, state: str | None = None) -> int:
+    state = state or region[:2]
+    return UTC_OFFSET.get(state, -6) if state.isdigit() else -6
 
 
-def build_fleet(regions: list[str], devices_per_region: int, seed: int) -> Fleet:
-    if devices_per_region < 1:
-        raise ValueError(f"devices_per_region must be >= 1, got {devices_per_region}")
+def build_fleet(regions: list[str], devices_per_region: int | list[int], seed: int,
+                drivers: dict[str, str] | None = None) -> Fleet:
+    """Devices of every region; ``devices_per_region`` is one number or one per region."""
+    sizes = [devices_per_region] * len(regions) if isinstance(devices_per_region, int) else list(devices_per_region)
+    if len(sizes) != len(regions) or min(sizes, default=1) < 1:
+        raise ValueError(f"devices_per_region must be >= 1 (one number or one per region), got {devices_per_region}")
+    drivers = drivers or {}
     parts = []
-    for i, region in enumerate(regions):
+    for i, (region, n) in enumerate(zip(regions, sizes)):
         rng = np.random.default_rng(_stable_seed(seed, "fleet", region))
-        n = devices_per_region
         site = rng.choice(SITE_TYPES, n, p=SITE_P)
         parts.append({
             "region_idx": np.full(n, i),
@@ -216,7 +226,7 @@ def build_fleet(regions: list[str], devices_per_region: int, seed: int) -> Fleet
             "valence_offset": rng.normal(0, 0.05, n),
             "arousal_offset": rng.normal(0, 0.05, n),
             "rollout_delay": rng.integers(0, 7, n),
-            "utc_offset": np.full(n, _utc_offset(region)),
+            "utc_offset": np.full(n, _utc_offset(region, drivers.get(region))),
             "weekly": np.array([WEEKLY_ACTIVITY[s] for s in site]),
         })
     return Fleet(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
@@ -242,10 +252,12 @@ class SimulationPlan:
     k_min: int
     model_change: date
     dp_epsilon: float | None
+    devices: tuple[int, ...] = ()  # per region (states: devices_per_region; counties/H3: by population)
+    drivers: dict | None = None  # county / H3 region -> the state whose series drives it
 
 
 def _plan(series, scenario, start, end, regions, devices_per_region, window_minutes, lead_days, seed, settings,
-          model_change, dp_epsilon) -> SimulationPlan:
+          model_change, dp_epsilon, counties=None, h3_resolution=None, people_per_device=300_000) -> SimulationPlan:
     s = settings or get_settings()
     series = _check_series(series)
     if scenario not in SCENARIOS:
@@ -255,17 +267,29 @@ def _plan(series, scenario, start, end, regions, devices_per_region, window_minu
     if lead_days < 0:
         raise ValueError(f"lead_days must be >= 0, got {lead_days}")
     picked = _pick_regions(series, regions)
+    devices = [devices_per_region] * len(picked)
+    drivers: dict[str, str] = {}
+    if counties:
+        from ingest.sim_geo import sub_state_regions
+
+        states = _pick_regions(series, counties)  # their symptom series drive the counties / cells
+        for region, state, n in sub_state_regions(states, h3_resolution, people_per_device):
+            picked.append(region)
+            devices.append(n)
+            drivers[region] = state
+    elif h3_resolution is not None:
+        raise ValueError("h3_resolution needs counties (the states whose area the H3 cells cover)")
     d0, d1 = _date_range(series, start, end)
     change = _as_date(model_change, "model_change") if model_change is not None else d0 + timedelta(days=int((d1 - d0).days * 0.6))
     return SimulationPlan(series, scenario, picked, d0, d1, devices_per_region, window_minutes, lead_days, seed,
-                          s.privacy.k_min, change, dp_epsilon)
+                          s.privacy.k_min, change, dp_epsilon, tuple(devices), drivers)
 
 
 def _simulate_frames(plan: SimulationPlan) -> Iterator[pd.DataFrame]:
     """One DataFrame (affect_windows columns + simulated) per simulated day, windows in time order."""
     days = pd.date_range(plan.start, plan.end, freq="D")
-    z = latent_signal(plan.series, plan.regions, days, plan.scenario, plan.lead_days, plan.seed)
-    fleet = build_fleet(plan.regions, plan.devices_per_region, plan.seed)
+    z = latent_signal(plan.series, plan.regions, days, plan.scenario, plan.lead_days, plan.seed, plan.drivers)
+    fleet = build_fleet(plan.regions, list(plan.devices) or plan.devices_per_region, plan.seed, plan.drivers)
     per_day = 1440 // plan.window_minutes
     hours = plan.window_minutes / 60.0
     active = np.ones(fleet.size, dtype=bool)
@@ -393,14 +417,20 @@ def simulate_windows(
     *,
     model_change=None,
     dp_epsilon: float | None = None,
+    counties: Iterable[str] | None = None,
+    h3_resolution: int | None = None,
+    people_per_device: float = 300_000,
 ) -> Iterator[dict]:
     """SIMULATED AffectWindow v1 dicts for ``devices_per_region`` devices in each region, days start..end.
 
     ``series`` has columns ``region_id, date, value`` (see ``load_series``). Deterministic given the
     arguments. Windows below k_min are suppressed by the edge aggregator and never yielded.
+    ``counties`` (state FIPS codes) adds every county of those states - and with ``h3_resolution``
+    the H3 cells covering them - as regions of their own, with devices by population
+    (``ingest/sim_geo.py``), driven by their state's series.
     """
     plan = _plan(series, scenario, start, end, regions, devices_per_region, window_minutes, lead_days, seed,
-                 settings, model_change, dp_epsilon)
+                 settings, model_change, dp_epsilon, counties, h3_resolution, people_per_device)
     for frame in _simulate_frames(plan):
         yield from _frame_records(frame)
 
@@ -419,11 +449,14 @@ def affect_frame(
     *,
     model_change=None,
     dp_epsilon: float | None = None,
+    counties: Iterable[str] | None = None,
+    h3_resolution: int | None = None,
+    people_per_device: float = 300_000,
 ) -> pd.DataFrame:
     """The same SIMULATED windows as ``simulate_windows``, as one DataFrame with the warehouse column
     names (the contract columns of ``affect_windows`` plus ``simulated=True``)."""
     plan = _plan(series, scenario, start, end, regions, devices_per_region, window_minutes, lead_days, seed,
-                 settings, model_change, dp_epsilon)
+                 settings, model_change, dp_epsilon, counties, h3_resolution, people_per_device)
     frames = list(_simulate_frames(plan))
     columns = list(AFFECT_COLUMNS) + ["simulated"]
     if not frames:

@@ -79,7 +79,7 @@ def test_short_or_stale_history_abstains_and_old_data_is_not_provisional(warehou
 def test_red_needs_detector_and_forecast_exceedance_as_the_rule_says(warehouse, settings, tmp_path):
     rules = {"version": 1, "signals": {"ili": {
         "source": "symptom_reports", "syndrome": "ili", "frequency": "weekly", "min_history": 10,
-        "detectors": [{"name": "ewma", "method": "ewma"},
+        "detectors": [{"name": "ewma", "method": "ewma", "allow_off_frequency": True},
                       {"name": "fc", "method": "forecast-exceedance", "target": "wk inc ili", "horizon": 1,
                        "threshold_quantile": 0.9}],
         "levels": {"red": {"require": 2, "when": [{"detector": "ewma", "p_below": 0.05},

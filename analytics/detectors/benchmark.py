@@ -28,9 +28,10 @@ import pandas as pd
 
 from affectwatch.settings import REPO_ROOT
 from analytics.detect import METHODS, detect
+from analytics.detectors.registry import REGISTRY
 
 LABELLED = REPO_ROOT / "data" / "outbreaks" / "rki_survstat_labelled_dev.csv"
-WEEKLY_ONLY = {"farrington", "noufaily"}
+WEEKLY_ONLY = {m for m in METHODS if REGISTRY[m].seasonal}  # need the seasonal period
 
 
 def _events(g: pd.DataFrame) -> list[np.ndarray]:
