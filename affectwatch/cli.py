@@ -61,11 +61,11 @@ def _register_all() -> None:
     from analytics import commands as forecast_commands
     from analytics import detect_commands
     from dashboard import commands as dashboard_commands
+    from ingest import affect_commands, sim_commands
     from ingest import commands as ingest_commands
-    from ingest import sim_commands
 
     modules = (ingest_commands, sim_commands, forecast_commands, detect_commands, alert_commands,
-               dashboard_commands, sqlshell, demo)
+               dashboard_commands, sqlshell, demo, affect_commands)
     for mod in modules:
         mod.register(app, bench_app)
 

@@ -14,6 +14,7 @@ class Suppression(IntEnum):
     TOO_FEW_DEVICES = 2  # fewer than min_devices distinct devices in the cell
     NO_DATA = 3  # no windows at all for the cell
     LOW_QUALITY = 4  # data present but below quality minimums (affect detectors abstain)
+    TOO_SMALL_SAMPLE = 5  # survey estimate whose sample size is missing or below min_survey_sample_size
 
     @property
     def label(self) -> str:
@@ -23,6 +24,7 @@ class Suppression(IntEnum):
             2: "suppressed: fewer than 3 devices",
             3: "no data",
             4: "insufficient quality",
+            5: "suppressed: survey sample size below the minimum",
         }[int(self)]
 
 

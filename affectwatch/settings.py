@@ -81,6 +81,7 @@ class WarehouseSettings(_Section):
 class PrivacySettings(_Section):
     k_min: int = 11  # minimum observations in a window / cell
     min_devices: int = 3  # minimum distinct devices in a region-period cell
+    min_survey_sample_size: int = 100  # survey affect cells with fewer respondents are suppressed
     clock_skew_seconds: int = 300
     min_window_seconds: int = 300
     max_window_seconds: int = 86_400

@@ -116,6 +116,8 @@ def install_views(
     con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.privacy_params (k_min integer, min_devices integer)")
     con.execute(f"insert into {CATALOG}.{INTERNAL_SCHEMA}.privacy_params values (?, ?)",
                 [s.privacy.k_min, s.privacy.min_devices])
+    con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.survey_privacy_params as "
+                "select cast(? as integer) as min_sample_size", [s.privacy.min_survey_sample_size])
     created = []
     for view in view_files(views_dir):
         body = _sql_for_alias(view.sql, s.warehouse.alias).strip().rstrip(";")
