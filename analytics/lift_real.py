@@ -6,8 +6,9 @@ forecasters (:func:`analytics.backtest.backtest`), scorers and :func:`analytics.
 
 What each reference date D may use (nothing issued after D):
 
-* target: per (state, day) the latest ``issue`` <= D (``as_of`` column; the HHS exports hold one
-  vintage per day, so days whose only stored issue is after D are unknown at D);
+* target: a day is known from ``min(issue, day + 5 days)`` on, never before the series' first issue
+  (see :func:`read_target`: the exports keep only the latest revision of each day; both arms of
+  every comparison see exactly the same target data);
 * affect: :func:`analytics.survey_affect.as_of` (latest issue <= D), suppressed cells (sample size
   below ``min_survey_sample_size``) left out, the last known value carried forward to D.
 
@@ -48,6 +49,7 @@ log = get_logger(__name__)
 AFFECT = ("wdepressed_7d", "wworried_finances")
 POSITIVE = ("wili",)
 VARIANTS = ("affect", "wdepressed_7d", "wworried_finances", "permuted_state", "shifted", "wili")
+NOMINAL_LAG_DAYS = 5  # typical HHS reporting lag (median issue - day in the exports: 3-5 days)
 CONTROLS = {"permuted_state": "negative control", "shifted": "negative control", "wili": "positive control"}
 
 
@@ -70,8 +72,13 @@ class LiftRealConfig:
 
 
 # -- inputs ------------------------------------------------------------------------------------
-def read_target(path: str | Path) -> tuple[str, pd.DataFrame]:
-    """An HHS COVIDcast export -> (signal, daily frame location, date, value (count/day), as_of)."""
+def read_target(path: str | Path, nominal_lag_days: int = NOMINAL_LAG_DAYS) -> tuple[str, pd.DataFrame]:
+    """An HHS COVIDcast export -> (signal, daily frame location, date, value (count/day), as_of).
+
+    The exports keep one (the latest) issue per day, not the first: a day revised months later would
+    look unknown until then although a first report existed. ``as_of`` is therefore the earlier of the
+    stored issue and ``date + nominal_lag_days`` (the typical HHS reporting lag), but never before the
+    first issue of the whole series (the initial backfill really was published only then)."""
     from ingest.load_affect import state_abbreviations
     from ingest.load_symptoms import LOCATIONS_CSV
 
@@ -87,8 +94,9 @@ def read_target(path: str | Path) -> tuple[str, pd.DataFrame]:
         pop = pd.read_csv(LOCATIONS_CSV, dtype={"location": str}).set_index("location")["population"]
         df = df[df["location"].isin(pop.index)]
         df["value"] = df["value"] * df["location"].map(pop) / 1e5
-    out = pd.DataFrame({"location": df["location"], "date": pd.to_datetime(df["time_value"]),
-                        "value": df["value"].astype(float), "as_of": pd.to_datetime(df["issue"])})
+    day, issue = pd.to_datetime(df["time_value"]), pd.to_datetime(df["issue"])
+    as_of = np.minimum(issue, day + pd.Timedelta(days=nominal_lag_days)).clip(lower=issue.min())
+    out = pd.DataFrame({"location": df["location"], "date": day, "value": df["value"].astype(float), "as_of": as_of})
     return signal, out.sort_values(["location", "date", "as_of"]).reset_index(drop=True)
 
 

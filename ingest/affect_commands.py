@@ -48,6 +48,8 @@ def lift_real(
     targets: str = typer.Option("covid,flu", help="Targets to test."),
     freqs: str = typer.Option("W,D", help="W = weekly (horizons 0-3 weeks), D = daily (horizons 1-14 days)."),
     states: str = typer.Option("", help="Comma-separated 2-digit FIPS codes; default every state."),
+    variants: str = typer.Option("", help="Comma-separated covariate variants (affect, wdepressed_7d, wworried_finances, "
+                                           "permuted_state, shifted, wili); default all."),
     daily_every: int = typer.Option(14, help="Days between daily reference dates."),
     shift_days: int = typer.Option(56, help="Delay of the 'shifted' negative control (days)."),
     seed: int = typer.Option(0, help="Seed of the permuted-state control and the bootstrap."),
@@ -61,14 +63,16 @@ def lift_real(
     """
     import pandas as pd
 
-    from analytics.lift_real import LiftRealConfig, run, summary, summary_json
+    from analytics.lift_real import VARIANTS, LiftRealConfig, run, summary, summary_json
 
     cfg = LiftRealConfig(targets=tuple(t for t in targets.split(",") if t), freqs=tuple(f for f in freqs.split(",") if f),
                          states=tuple(s for s in states.split(",") if s) or None, daily_every=daily_every,
+                         variants=tuple(v for v in variants.split(",") if v) or VARIANTS,
                          shift_days=shift_days, seed=seed, n_boot=n_boot, n_jobs=jobs)
     unknown = set(cfg.targets) - {"covid", "flu"}
-    if unknown or not set(cfg.freqs) <= {"W", "D"}:
-        typer.echo(f"error: targets must be covid/flu and freqs W/D; got {targets!r}, {freqs!r}", err=True)
+    if unknown or not set(cfg.freqs) <= {"W", "D"} or not set(cfg.variants) <= set(VARIANTS):
+        typer.echo(f"error: targets must be covid/flu, freqs W/D, variants among {', '.join(VARIANTS)}; "
+                   f"got {targets!r}, {freqs!r}, {variants!r}", err=True)
         raise typer.Exit(2)
     out.mkdir(parents=True, exist_ok=True)
     table = run({"covid": covid_csv, "flu": flu_csv}, affect_csv, cfg, out)
