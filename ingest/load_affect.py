@@ -273,3 +273,17 @@ def load_file(path: str | Path, settings: Settings | None = None, fmt: str = "co
 def parse_day(v: str | date) -> date:
     """A reference date from the command line (YYYY-MM-DD)."""
     return v if isinstance(v, date) else _date(str(v), "date")
+
+
+def fixture_frame(path: str | Path, states: tuple[str, ...] = ("06", "36", "48"), start: str = "2022-01-01",
+                  end: str = "2022-01-31") -> pd.DataFrame:
+    """``survey_affect`` rows for the fixture warehouse: real rows of ``path`` for a few states and days,
+    plus one later revision and one cell below the minimum sample size (so every view has rows of each kind)."""
+    df, _, _ = parse_file(path)
+    df = df[df["region_id"].isin(states) & (df["date"] >= date.fromisoformat(start)) & (df["date"] <= date.fromisoformat(end))]
+    df = df.drop(columns=["_line"]).reset_index(drop=True)
+    rev = df.iloc[[0]].assign(value=df["value"].iloc[0] + 0.5, issue=df["issue"].iloc[0] + pd.Timedelta(days=30))
+    small = df.iloc[[1]].assign(sample_size=50.0)
+    df = pd.concat([df.drop(index=1), rev, small], ignore_index=True)
+    loaded = datetime(2022, 3, 1, tzinfo=timezone.utc)
+    return df.assign(modality=MODALITY, origin=f"file:{Path(path).name}", loaded_at=loaded)
