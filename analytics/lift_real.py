@@ -68,6 +68,7 @@ class LiftRealConfig:
     n_boot: int = 2000
     n_jobs: int = 2
     min_sample_size: int | None = None  # default settings.privacy.min_survey_sample_size
+    reuse: bool = False  # reuse scores_<target>_<freq>.csv.gz already in the output directory
     extra: dict = field(default_factory=dict)
 
 
@@ -182,16 +183,21 @@ def run(target_paths: dict[str, Path], affect_paths: Sequence[Path], cfg: LiftRe
         for freq in cfg.freqs:
             target = weekly(daily) if freq == "W" else daily
             tname = f"{'wk' if freq == 'W' else 'day'} inc {tkey} hosp"
-            refs = reference_dates(target, freq, cfg)
-            log.info("lift-real backtest", target=tkey, freq=freq, reference_dates=len(refs), variants=len(variant_data))
-            parts = Parallel(n_jobs=cfg.n_jobs)(
-                delayed(_one_ref)(target, variant_data, r, freq, tname, cfg.components, cfg.seed, min_n) for r in refs)
-            fc = pd.concat([p for p in parts if len(p)], ignore_index=True)
             truth = target  # scored against the latest issue of each day (latest_truth)
-            sc = score(fc.drop(columns=["variant"]).assign(model=fc["model"] + "|" + fc["variant"]), truth)
-            if out is not None:
-                fc.to_csv(out / f"forecasts_{tkey}_{freq}.csv.gz", index=False)
-                sc.to_csv(out / f"scores_{tkey}_{freq}.csv.gz", index=False)
+            saved = out / f"scores_{tkey}_{freq}.csv.gz" if out is not None else None
+            if cfg.reuse and saved is not None and saved.exists():  # resume: same options, scores already written
+                sc = pd.read_csv(saved, dtype={"location": str}, parse_dates=["reference_date", "target_end_date"])
+                log.info("lift-real reuses scores", file=str(saved), rows=len(sc))
+            else:
+                refs = reference_dates(target, freq, cfg)
+                log.info("lift-real backtest", target=tkey, freq=freq, reference_dates=len(refs), variants=len(variant_data))
+                parts = Parallel(n_jobs=cfg.n_jobs)(
+                    delayed(_one_ref)(target, variant_data, r, freq, tname, cfg.components, cfg.seed, min_n) for r in refs)
+                fc = pd.concat([p for p in parts if len(p)], ignore_index=True)
+                sc = score(fc.drop(columns=["variant"]).assign(model=fc["model"] + "|" + fc["variant"]), truth)
+                if out is not None:
+                    fc.to_csv(out / f"forecasts_{tkey}_{freq}.csv.gz", index=False)
+                    sc.to_csv(saved, index=False)
             for v, (rows, inds) in variant_data.items():
                 fused = f"ensemble_affect|{v}"
                 if fused not in set(sc["model"]):
@@ -205,9 +211,9 @@ def run(target_paths: dict[str, Path], affect_paths: Sequence[Path], cfg: LiftRe
                 tab.insert(2, "covariates", "+".join(inds))
                 tab["freq"] = freq
                 tables.append(tab)
+            if out is not None:  # written as it grows: a long run keeps what it finished
+                pd.concat(tables, ignore_index=True).to_csv(out / "lift_real.csv", index=False)
     table = pd.concat(tables, ignore_index=True)
-    if out is not None:
-        table.to_csv(out / "lift_real.csv", index=False)
     return table
 
 

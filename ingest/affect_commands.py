@@ -56,6 +56,7 @@ def lift_real(
     n_boot: int = typer.Option(2000, help="Bootstrap replicates of the WIS-ratio interval."),
     jobs: int = typer.Option(2, help="Worker processes (reference dates in parallel)."),
     out: Path = typer.Option(Path("lift_real"), help="Directory for lift_real.csv, forecasts and scores."),
+    reuse: bool = typer.Option(False, help="Reuse scores already in --out from an earlier run with the same options."),
 ) -> None:
     """WIS(symptom-only)/WIS(+ real survey affect) on HHS admissions, with negative and positive controls.
 
@@ -68,7 +69,7 @@ def lift_real(
     cfg = LiftRealConfig(targets=tuple(t for t in targets.split(",") if t), freqs=tuple(f for f in freqs.split(",") if f),
                          states=tuple(s for s in states.split(",") if s) or None, daily_every=daily_every,
                          variants=tuple(v for v in variants.split(",") if v) or VARIANTS,
-                         shift_days=shift_days, seed=seed, n_boot=n_boot, n_jobs=jobs)
+                         shift_days=shift_days, seed=seed, n_boot=n_boot, n_jobs=jobs, reuse=reuse)
     unknown = set(cfg.targets) - {"covid", "flu"}
     if unknown or not set(cfg.freqs) <= {"W", "D"} or not set(cfg.variants) <= set(VARIANTS):
         typer.echo(f"error: targets must be covid/flu, freqs W/D, variants among {', '.join(VARIANTS)}; "
