@@ -9,20 +9,9 @@ latest as (
 
 final as (
     select
-        region_id,
-        date,
-        indicator,
-        source,
-        modality,
-        data_label,
-        value,                                     -- % of people
-        stderr,                                    -- % points
-        value - 1.96 * stderr as value_lo,         -- % of people, lower end of the 95% band
-        value + 1.96 * stderr as value_hi,         -- % of people, upper end of the 95% band
-        sample_size,
-        issue,
-        revision,
-        suppression,
+        latest.* exclude (min_sample_size_required),      -- as survey_affect_as_reported
+        value - 1.96 * stderr as value_lo,                -- % of people, lower end of the 95% band
+        value + 1.96 * stderr as value_hi,                -- % of people, upper end of the 95% band
         case suppression when 0 then 'ok' else 'suppressed: survey sample size below ' || min_sample_size_required end
             as suppression_label
     from latest
