@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,6 @@ class LiftRealConfig:
     n_jobs: int = 2
     min_sample_size: int | None = None  # default settings.privacy.min_survey_sample_size
     reuse: bool = False  # reuse scores_<target>_<freq>.csv.gz already in the output directory
-    extra: dict = field(default_factory=dict)
 
 
 # -- inputs ------------------------------------------------------------------------------------

@@ -270,11 +270,6 @@ def load_file(path: str | Path, settings: Settings | None = None, fmt: str = "co
     return res
 
 
-def parse_day(v: str | date) -> date:
-    """A reference date from the command line (YYYY-MM-DD)."""
-    return v if isinstance(v, date) else _date(str(v), "date")
-
-
 def fixture_frame(path: str | Path, states: tuple[str, ...] = ("06", "36", "48"), start: str = "2022-01-01",
                   end: str = "2022-01-31") -> pd.DataFrame:
     """``survey_affect`` rows for the fixture warehouse: real rows of ``path`` for a few states and days,
