@@ -64,11 +64,11 @@ def _register_all() -> None:
     from analyst import commands as analyst_commands
     from dashboard import commands as dashboard_commands
     from demo import run as demo
+    from ingest import affect_commands, sim_commands
     from ingest import commands as ingest_commands
-    from ingest import sim_commands
 
     modules = (ingest_commands, sim_commands, forecast_commands, detect_commands, alert_commands,
-               dashboard_commands, analyst_commands, demo)
+               dashboard_commands, analyst_commands, demo, affect_commands)
     for mod in modules:
         mod.register(app, bench_app)
 

@@ -12,7 +12,7 @@ from enum import IntEnum
 from affectwatch.settings import PrivacySettings, get_settings
 
 # Codes a consumer must treat as "a small cell could be revealed": never show its value.
-PRIVACY_CODES = frozenset({1, 2, 5})
+PRIVACY_CODES = frozenset({1, 2, 5, 6})
 
 
 class Suppression(IntEnum):
@@ -22,6 +22,7 @@ class Suppression(IntEnum):
     NO_DATA = 3  # no windows at all for the cell
     LOW_QUALITY = 4  # data present but capture quality below min_quality
     COMPLEMENTARY = 5  # meets the minimums, but publishing it would reveal a suppressed finer cell
+    TOO_SMALL_SAMPLE = 6  # survey estimate whose sample size is missing or below min_survey_sample_size
 
     def label_for(self, privacy: PrivacySettings) -> str:
         """Human-readable label, with the configured minimums (never hard-coded numbers)."""
@@ -42,4 +43,5 @@ def labels(privacy: PrivacySettings) -> dict[int, str]:
         3: "no data",
         4: f"insufficient quality (below {privacy.min_quality:g})",
         5: "suppressed: would reveal a smaller cell by differencing",
+        6: f"suppressed: survey sample size below {privacy.min_survey_sample_size}",
     }

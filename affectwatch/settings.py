@@ -84,6 +84,7 @@ class PrivacySettings(_Section):
     k_min: int = Field(default=11, ge=1)  # minimum scored observations in a window / cell
     min_devices: int = Field(default=3, ge=1)  # minimum distinct devices in a region-period cell
     min_quality: float = Field(default=0.3, ge=0.0, le=1.0)  # minimum capture quality of a cell, [0, 1]
+    min_survey_sample_size: int = Field(default=100, ge=1)  # survey affect cells with fewer respondents are suppressed
     clock_skew_seconds: int = 300
     min_window_seconds: int = 300
     max_window_seconds: int = 86_400

@@ -23,7 +23,7 @@ import duckdb
 from analyst.views import CATALOG, INTERNAL_SCHEMA, MART_SCHEMA
 
 ALLOWED_TABLE_FUNCTIONS = frozenset({
-    "symptoms_known_at", "range", "generate_series", "unnest",
+    "symptoms_known_at", "survey_affect_known_at", "range", "generate_series", "unnest",
     "duckdb_views", "duckdb_columns", "duckdb_functions", "duckdb_types", "duckdb_settings",
     "duckdb_keywords", "pragma_table_info", "pragma_show", "json_each", "json_tree",
 })

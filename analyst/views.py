@@ -121,6 +121,8 @@ def install_views(
     con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.privacy_labels (code integer, label varchar)")
     con.executemany(f"insert into {CATALOG}.{INTERNAL_SCHEMA}.privacy_labels values (?, ?)",
                     list(privacy_labels(s.privacy).items()))
+    con.execute(f"create or replace table {CATALOG}.{INTERNAL_SCHEMA}.survey_privacy_params as "
+                "select cast(? as integer) as min_sample_size", [s.privacy.min_survey_sample_size])
     created = []
     for view in view_files(views_dir):
         body = _sql_for_alias(view.sql, s.warehouse.alias).strip().rstrip(";")

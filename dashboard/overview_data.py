@@ -38,6 +38,10 @@ SIGNALS = {
     "rate": Signal("Symptom rate per 100k", "continuous", "{:.1f}",
                    "Latest-revision weekly count per 100,000 population (FluSight populations; states only); "
                    "interval = exact Poisson 95%."),
+    "survey": Signal("Survey affect, % of people (REAL)", "continuous", "{:.1f}",
+                     "REAL population-survey estimate (e.g. CTIS via Delphi COVIDcast) on the Saturday ending the "
+                     "week (already 7-day smoothed), latest issue; interval = ±1.96 survey standard errors; cells "
+                     "below the minimum sample size suppressed."),
 }
 
 
@@ -63,12 +67,13 @@ def preferred_model(models: list[str]) -> str | None:
 
 
 def map_frame(ctx, signal: str, geo: str, week: dt.date, syndrome: str | None = None, target: str | None = None,
-              model: str | None = None) -> pd.DataFrame:
+              model: str | None = None, indicator: str | None = None) -> pd.DataFrame:
     """One row per region of ``geo`` with data, columns ``COLUMNS``."""
     if signal not in SIGNALS:
         raise ValueError(f"unknown map signal {signal!r}; choose one of {', '.join(SIGNALS)}")
-    builder = {"alert": _alert, "distress": _affect, "arousal": _affect, "growth": _growth, "rate": _rate}[signal]
-    df = builder(ctx, signal, week, syndrome=syndrome, target=target, model=model)
+    builder = {"alert": _alert, "distress": _affect, "arousal": _affect, "growth": _growth, "rate": _rate,
+               "survey": _survey}[signal]
+    df = builder(ctx, signal, week, syndrome=syndrome, target=target, model=model, indicator=indicator)
     df = df[[maps.geography_of(r) == geo for r in df["region_id"]]] if len(df) else df
     for col in COLUMNS:
         if col not in df:
@@ -131,6 +136,19 @@ def _rate(ctx, signal, week, syndrome=None, **_):
         "suppression": np.where(pop.notna(), int(Suppression.NOT_SUPPRESSED), int(Suppression.NO_DATA)),
         "detail": [f"{int(c)} {syndrome} reports" + ("" if pd.notna(p) else "; no population for region")
                    for c, p in zip(count, pop)],
+    })
+
+
+def _survey(ctx, signal, week, indicator=None, **_):
+    from dashboard import survey
+
+    cells = survey.week(ctx.key, week, indicator) if indicator else pd.DataFrame()
+    if cells.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.DataFrame({
+        "region_id": cells["region_id"], "value": cells["value"], "lo": cells["value_lo"], "hi": cells["value_hi"],
+        "suppression": cells["suppression"].astype(int), "n_obs": cells["sample_size"].round(),
+        "detail": [f"REAL survey, {src}" for src in cells["source"]],
     })
 
 

@@ -17,7 +17,7 @@ import streamlit as st
 KEYS = {
     "region": "region id (state/county FIPS or H3 cell)",
     "week": "MMWR week start, YYYY-MM-DD",
-    "signal": "map colouring: alert | distress | arousal | growth | rate",
+    "signal": "map colouring: alert | distress | arousal | growth | rate | survey",
     "geo": "map geography: state | county | h3",
     "syndrome": "symptom syndrome, e.g. ili",
     "target": "forecast target, e.g. 'wk inc ili'",
@@ -29,6 +29,7 @@ KEYS = {
     "until": "alert filter: first seen on/before, YYYY-MM-DD",
     "alert": "selected alert id",
     "days": "data-quality look-back in days",
+    "indicator": "survey affect indicator, e.g. wdepressed_7d",
 }
 _MIRROR = "_aw_view_state"
 

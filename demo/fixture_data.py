@@ -517,6 +517,7 @@ def build_fixture_warehouse(settings: Settings | None = None, seed: int = 0) -> 
     revisions, so that the snapshot before the last one holds only the first reports.
     """
     from affectwatch.warehouse import connect, migrate
+    from ingest.load_affect import fixture_frame as survey_fixture_frame
 
     s = settings or get_settings()
     rng = np.random.default_rng(seed)
@@ -533,6 +534,7 @@ def build_fixture_warehouse(settings: Settings | None = None, seed: int = 0) -> 
         "forecast_scores": score_frame(forecasts, flu_truth),
         "affect_lift": affect_lift_frame(),
         "dead_letters": dead_letter_frame(),
+        "survey_affect": survey_fixture_frame(DATA / "affect_real" / "ctis_smoothed_wdepressed_7d.csv.gz"),
         **alert_frames(),
         **ingest_frames(affect),
         **notification_frames(),

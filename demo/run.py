@@ -51,6 +51,7 @@ class DemoOptions:
     seed: int = 7
     backtest_from: str = "2022-10-15"
     backtest_to: str = "2023-05-27"
+    affect: str = "simulator"  # simulator (SIMULATED device affect) | survey (REAL CTIS survey affect, no simulator)
 
     def replay_now(self) -> str:
         """The demo's 'now' for alerting: 23:00 UTC on the last simulated day."""
@@ -60,6 +61,7 @@ class DemoOptions:
         d = asdict(self)
         d.pop("backtest_from")
         d.pop("backtest_to")
+        d.pop("affect")
         return d
 
 
@@ -189,6 +191,14 @@ def load_real_symptoms(demo: Demo) -> None:
     _run("load-symptoms", str(ILI_CSV), "--syndrome", "ili", "--format", "ilinet", "--reported-lag-days", "6")
     _run("load-symptoms", str(ED_SHARE_CSV), "--syndrome", "ed_flu_share", "--format", "flusight",
          "--reported-lag-days", "5")
+
+
+def load_survey_affect(demo: Demo) -> None:
+    _step("Real survey affect (REAL: CTIS via Delphi COVIDcast, 2021-05..2022-05) instead of the simulator")
+    from ingest.affect_commands import AFFECT_FILES
+
+    _run("load-affect", *map(str, AFFECT_FILES), "--format", "covidcast")
+    _run("forecast", "run", "--syndrome", "ili")
 
 
 def simulate_and_ingest(demo: Demo) -> None:
@@ -333,11 +343,16 @@ def run_demo(options: DemoOptions, serve: bool = True, settings: Settings | None
     summary: dict = {}
     try:
         with shutdown_signals():  # SIGTERM, SIGINT, SIGHUP -> Shutdown (a KeyboardInterrupt) here
-            start_broker(demo)
+            survey = options.affect == "survey"
+            if not survey:
+                start_broker(demo)
             prepare_warehouse(demo)
             load_real_symptoms(demo)
-            simulate_and_ingest(demo)
-            forecasts_and_backtests(demo)
+            if survey:
+                load_survey_affect(demo)
+            else:
+                simulate_and_ingest(demo)
+                forecasts_and_backtests(demo)
             alerts_and_email(demo)
             publish_analyst_store(demo)
             summary["dashboard"] = start_dashboard(demo)
@@ -395,10 +410,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         backtest_from: str = typer.Option(DemoOptions.backtest_from, help="First backtest reference date."),
         backtest_to: str = typer.Option(DemoOptions.backtest_to, help="Last backtest reference date."),
         serve: bool = typer.Option(True, "--serve/--no-serve", help="Keep the dashboard running until Ctrl-C."),
+        affect: str = typer.Option("simulator", help="simulator (SIMULATED device affect) | survey (REAL survey affect)."),
     ) -> None:
         """Run the whole system on real data: broker, simulator (SIMULATED affect), ingest, forecasts,
         backtests, alerts, email to a local SMTP sink, and the dashboard. Ctrl-C stops everything."""
         opts = DemoOptions(start=start, end=end, regions=regions, devices_per_region=devices_per_region,
-                           window_minutes=window_minutes, backtest_from=backtest_from, backtest_to=backtest_to)
+                           window_minutes=window_minutes, backtest_from=backtest_from, backtest_to=backtest_to,
+                           affect=affect)
+        if affect not in ("simulator", "survey"):
+            typer.echo(f"error: --affect must be simulator or survey, not {affect!r}", err=True)
+            raise typer.Exit(2)
         summary = run_demo(opts, serve=serve)
         typer.echo(json.dumps(summary))

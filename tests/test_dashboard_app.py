@@ -157,7 +157,8 @@ def test_region_page_shows_forecast_fan_affect_evidence_and_lift(open_env):
     at = open_page("app_pages/region.py", region="48", past="2")
     assert not at.exception
     assert [h.value for h in at.header] == ["Symptoms and forecasts", "Affect signal (soft signal)",
-                                            "Alerts and evidence", "Is affect informative here?"]
+                                            "Survey affect (REAL, population survey)", "Alerts and evidence",
+                                            "Is affect informative here?"]
     charts = at.get("vega_lite_chart")
     assert len(charts) >= 2  # forecast fan + affect band
     fan = json.loads(charts[0].proto.spec)

@@ -23,7 +23,7 @@ signal = state.selectbox("Colour regions by", "signal", list(signals), default="
 geos = overview_data.geographies(data.regions(ctx.key))
 geo = state.selectbox("Geography", "geo", geos, default="state" if "state" in geos else geos[0],
                       format_func=lambda g: {"state": "States", "county": "Counties", "h3": "H3 cells"}[g], container=c2)
-syndrome = target = model = None
+syndrome = target = model = indicator = None
 if signal == "rate":
     syndrome = state.selectbox("Syndrome", "syndrome", data.syndromes(ctx.key), container=c3)
 if signal == "growth":
@@ -31,6 +31,11 @@ if signal == "growth":
     target = state.selectbox("Forecast target", "target", sorted(targets["target"].unique()), container=c3)
     models = targets[targets["target"] == target]["model"].tolist() if target else []
     model = state.selectbox("Model", "model", models, default=overview_data.preferred_model(models), container=c4)
+if signal == "survey":
+    from dashboard import survey
+
+    indicator = state.selectbox("Survey indicator", "indicator", survey.indicators(ctx.key), default="wdepressed_7d",
+                                container=c3)
 
 # --- week stepper / animation ---------------------------------------------------------------
 s1, s2, s3, s4 = st.columns([0.5, 6, 0.5, 1])
@@ -41,7 +46,7 @@ play = s4.button("▶ Play weeks", help=f"Animate the map through up to {PLAY_WE
 
 
 def frame(w):
-    df = overview_data.map_frame(ctx, signal, geo, w, syndrome=syndrome, target=target, model=model)
+    df = overview_data.map_frame(ctx, signal, geo, w, syndrome=syndrome, target=target, model=model, indicator=indicator)
     spec = maps.MapLayerSpec(geography=geo, kind=signals[signal].kind, title=signals[signal].title,
                              value_format=signals[signal].fmt)
     deck, vmin, vmax = maps.build_deck(df, spec, ctx.settings.dashboard.basemap_style)

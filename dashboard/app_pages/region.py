@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, overview_data, state, ui
+from dashboard import charts, data, overview_data, state, survey, ui
 
 ctx = ui.context()
 
@@ -93,6 +93,9 @@ else:
         st.caption("Model versions: " + "; ".join(f"{r.model_version} from {r.first_day:%Y-%m-%d}" for r in changes.itertuples()))
     table = daily.assign(status=[ui.suppression_label(c) for c in daily["suppression"]])
     ui.table_alternative(table, "daily affect cells (suppressed cells have no values)")
+
+# --- 2b. survey affect (REAL) -----------------------------------------------------------------
+survey.region_section(ctx, region)
 
 # --- 3. alert evidence ------------------------------------------------------------------------
 st.header("Alerts and evidence")
