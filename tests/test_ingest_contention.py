@@ -65,13 +65,14 @@ def _log_events(proc) -> list[dict]:
 
 
 @BOTH
+@pytest.mark.timeout(1500)
 def test_two_workers_in_one_group_share_the_catalog_without_dying(ingest_env, kafka_producer):
-    n = 12_000
+    n = 5_000
     send_json(kafka_producer, ingest_env.affect_topic, window_dicts(n, devices=600, device_prefix="pair", seed=5))
     # small batches: many commits from both workers race for the same catalog
     procs = [ingest_env.start("--max-batch", "150", "--instance-id", f"pair-{i}", log_name=f"pair{i}")
              for i in range(2)]
-    _wait_rows(ingest_env, procs, n, timeout=420)
+    _wait_rows(ingest_env, procs, n, timeout=900)  # generous: a shared 2-core machine can be at load 50
     _stop(ingest_env, procs)
     _exactly_once(ingest_env, n)
     assert all(any(e.get("event") == "partitions assigned" for e in _log_events(p)) for p in procs), \
