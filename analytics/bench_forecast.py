@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import resource
 import time
-from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import psutil
 
 from affectwatch.settings import REPO_ROOT
+from analytics.ilinet import ili_states
 
 DATA = REPO_ROOT / "data"
 
@@ -68,24 +68,6 @@ def real(target_csv=None, start="2022-10-15", end="2023-05-27", latency=1, n_job
     }
     echo(json.dumps(result))
     return result
-
-
-def mmwr_week_end(year: int, week: int) -> date:
-    """Saturday ending MMWR week ``week`` of ``year`` (week 1 holds at least four days of January)."""
-    jan4 = date(year, 1, 4)
-    start = jan4 - timedelta(days=(jan4.weekday() + 1) % 7)  # Sunday on or before 4 January
-    return start + timedelta(days=7 * (week - 1) + 6)
-
-
-def ili_states() -> pd.DataFrame:
-    """ILINet weekly ILI visit counts per state: ``location, date, value`` (NYC, VI, missing 'X' dropped)."""
-    ili = pd.read_csv(DATA / "ili" / "ILINet_states_2010w40-2023w39.csv", skiprows=1, na_values="X")
-    locs = pd.read_csv(DATA / "flusight" / "locations.csv", dtype={"location": str})
-    fips = dict(zip(locs["location_name"], locs["location"]))
-    ili["location"] = ili["REGION"].map(fips)
-    ili = ili.dropna(subset=["location", "ILITOTAL"])
-    ili["date"] = pd.to_datetime([mmwr_week_end(int(y), int(w)) for y, w in zip(ili["YEAR"], ili["WEEK"])])
-    return ili.rename(columns={"ILITOTAL": "value"})[["location", "date", "value"]]
 
 
 def county_panel(weeks: int = 150, seed: int = 0) -> pd.DataFrame:

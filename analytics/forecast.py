@@ -4,6 +4,7 @@ reason logged and kept in ``frame.attrs['fallbacks']``; the run itself never fai
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import date
 
@@ -119,6 +120,7 @@ def forecast_panel(
     if len(kept) < len(horizons):
         log.info("horizons already observed are skipped", skipped=[h for h in horizons if gap + h < 1], reference_date=str(ref.date()))
     steps = [gap + h for h in kept]
+    panel = dataclasses.replace(panel, reference_date=ref)
     fused_requested = any(m.endswith("_affect") for m in models)
     if fused_requested and not panel.affect:
         raise ValueError(f"models {[m for m in models if m.endswith('_affect')]} need affect features, but none were given")

@@ -19,6 +19,7 @@ from affectwatch.settings import Settings, get_settings
 from analytics.backtest import affect_wide, wide
 from analytics.forecast import forecast_panel, period_days, target_name
 from analytics.models import Panel
+from analytics.progress import progress
 from analytics.panels import affect_features, symptom_series
 from analytics.store import write_forecasts
 
@@ -72,8 +73,10 @@ def run_latest(settings: Settings | None = None, con: duckdb.DuckDBPyConnection 
     con = con or connect(s)
     run_id = uuid.uuid4().hex[:12]
     try:
+        syndromes = _syndromes(con, syndrome)
         results = [forecast_syndrome(con, syn, settings=s, freq=freq, reference_date=reference_date,
-                                     run_id=run_id, n_jobs=n_jobs) for syn in _syndromes(con, syndrome)]
+                                     run_id=run_id, n_jobs=n_jobs)
+                   for syn in progress(syndromes, len(syndromes), "forecast run", unit="syndrome")]
     finally:
         if own:
             con.close()

@@ -59,3 +59,25 @@ def median_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list
         stack = [preds[m][loc] for m in members if loc in preds.get(m, {})]
         out[loc] = combine(np.stack(stack), levels, tail)
     return out
+
+
+def weighted_combine(stack: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
+    """Weighted mean of member quantiles at each level (quantile averaging, as in Flusion and the
+    FluSight ensemble); ``stack`` is (members, ..., levels). Repaired: sorted, non-negative."""
+    stack = np.asarray(stack, dtype=float)
+    w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    return repair(np.tensordot(w, stack, axes=1))
+
+
+def calibrate(q: np.ndarray, factors: Sequence[float], levels: Sequence[float] = LEVELS) -> np.ndarray:
+    """Scale each quantile's distance from the median by the factor of its central interval
+    (``factors[i]`` for levels i and len-1-i, lower levels first). Repaired."""
+    q = np.asarray(q, dtype=float)
+    lv = np.asarray(levels, dtype=float)
+    m = int(np.flatnonzero(np.isclose(lv, 0.5))[0])
+    if len(factors) != m or len(lv) != 2 * m + 1:
+        raise ValueError(f"{len(factors)} calibration factors for {len(lv)} levels (needs {len(lv) // 2})")
+    c = np.r_[np.asarray(factors, float), 1.0, np.asarray(factors, float)[::-1]]
+    med = q[..., [m]]
+    return repair(med + c * (q - med))
