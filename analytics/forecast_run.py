@@ -25,8 +25,8 @@ from analytics.store import write_forecasts
 
 log = get_logger(__name__)
 
-SYMPTOM_MODELS = ("baseline", "glm", "qr", "ets", "ensemble")
-FUSED_MODELS = ("glm_affect", "qr_affect", "ensemble_affect")
+SYMPTOM_MODELS = ("baseline", "glm", "qr", "ets", "gbq", "qar", "ensemble")
+FUSED_MODELS = ("glm_affect", "qr_affect", "gbq_affect", "qar_affect", "ensemble_affect")
 MIN_AFFECT_PERIODS = 8  # unsuppressed affect periods a region needs for the fused models
 
 

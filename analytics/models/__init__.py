@@ -11,7 +11,9 @@ from analytics.models.baseline import Baseline
 from analytics.models.glm import GLMModel
 from analytics.models.quantreg import QuantRegModel
 
-COMPONENTS = ("glm", "qr", "ets")  # members of the ensembles
+from analytics.models.ensemble import CHOSEN
+
+COMPONENTS = tuple(CHOSEN["members"]) if CHOSEN else ("glm", "qr", "ets")  # members of the ensembles
 FUSABLE = ("glm", "qr", "gbq", "qar")
 
 

@@ -32,6 +32,7 @@ from analytics.models.quantreg import quantreg_irls
 from analytics.quantiles import LEVELS, interpolate_levels
 
 FIT_LEVELS = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
+QAR_ROWS = 8_000  # a linear model with ~10 coefficients needs far fewer rows than the trees
 
 
 def _ilinet_series(reference_date) -> list[F.Series]:
@@ -54,7 +55,8 @@ class PooledModel(Model):
     affect: bool = False
     affect_features: tuple[str, ...] | None = None
     use_ilinet: bool = True
-    max_rows: int = 30_000  # training rows per step (all recent target rows first, then a seeded sample)
+    max_rows: int = 16_000  # training rows per step (target rows first, then a seeded sample of the extra rows)
+    max_iter: int = 80  # boosting iterations per quantile level (gbq)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -130,20 +132,29 @@ class PooledModel(Model):
         """Quantiles of the change at ``FIT_LEVELS`` for each row of ``Xnow``: (rows, len(FIT_LEVELS))."""
         taus = np.asarray(FIT_LEVELS)
         if self.kind == "qar":
-            X1 = np.column_stack([np.ones(len(X)), np.nan_to_num(X)])
-            B = quantreg_irls(X1, d, taus, max_iter=60)
+            keep = slice(None) if len(d) <= QAR_ROWS else np.random.default_rng(self.seed).choice(len(d), QAR_ROWS, replace=False)
+            X1 = np.column_stack([np.ones(len(X)), np.nan_to_num(X)])[keep]
+            B = quantreg_irls(X1, d[keep], taus, max_iter=40, tol=1e-5)
             return np.column_stack([np.ones(len(Xnow)), np.nan_to_num(Xnow)]) @ B.T
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         out = np.empty((len(Xnow), len(taus)))
         for j, tau in enumerate(taus):
-            reg = HistGradientBoostingRegressor(loss="quantile", quantile=float(tau), max_iter=120, learning_rate=0.06,
+            reg = HistGradientBoostingRegressor(loss="quantile", quantile=float(tau), max_iter=self.max_iter, learning_rate=0.08,
                                                 max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
                                                 early_stopping=False, random_state=self.seed)
             out[:, j] = reg.fit(X, d).predict(Xnow)
         return out
 
     def predict(self, steps: Sequence[int], levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
+        # One thread for BLAS / OpenMP: parallelism comes from the worker processes (by step or by
+        # reference date); threads that must meet at every boosting iteration crawl on a busy machine.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return self._predict(steps, levels)
+
+    def _predict(self, steps: Sequence[int], levels: Sequence[float]) -> dict[str, np.ndarray]:
         locs = list(self._now)
         if not locs:
             return {}
