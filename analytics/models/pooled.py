@@ -85,32 +85,27 @@ class PooledModel(Model):
         everything = target + list(extra)
         sc = F.scales(everything, populations(), ("target", "nhsn") if panel.per_capita else ("nhsn",))
         peaks, overall = F.typical_peaks(everything)
-        self._rows, self._now = [], {}
         n_aff = 0 if not self.affect else next(s.affect.shape[1] for s in target if s.affect is not None)
+        self._columns = list(F.FEATURES if self.kind == "gbq" else F.LINEAR_FEATURES)
+        self._columns += [f"affect{j}{d}" for j in range(n_aff) for d in ("", "_d1")]
+        self._rows, self._now = [], {}
         for s in everything:
             scale = sc[(s.source, s.location)]
             feats, x = F.series_features(s, scale, peaks.get(s.location, overall), s.source == "target")
-            if self.affect:
-                for j in range(n_aff):
-                    for c in (f"affect{j}", f"affect{j}_d1"):
-                        if c not in feats:
-                            feats[c] = np.nan
-            self._rows.append((s, feats, x, scale))
+            X = feats.reindex(columns=self._columns).to_numpy(dtype=float)  # absent affect columns -> NaN
+            usable = np.isfinite(feats["slope1"].to_numpy())
+            self._rows.append((s.source, X, usable, x))
             if s.source == "target" and s.location not in self.failures:
-                self._now[s.location] = (feats.iloc[[-1]], x[-1], scale)
-        self._columns = list(F.FEATURES if self.kind == "gbq" else F.LINEAR_FEATURES)
-        if self.affect:
-            self._columns += [f"affect{j}{d}" for j in range(n_aff) for d in ("", "_d1")]
+                self._now[s.location] = (X[-1], x[-1], scale)
         return self
 
     def _training(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         tgt, ext = [], []
-        for s, feats, x, _ in self._rows:
+        for source, X, usable, x in self._rows:
             d = F.targets(x, k)
-            ok = np.isfinite(d) & np.isfinite(feats["slope1"].to_numpy())
+            ok = np.isfinite(d) & usable
             if ok.any():
-                part = (feats.loc[ok, self._columns].to_numpy(dtype=float), d[ok])
-                (tgt if s.source == "target" else ext).append(part)
+                (tgt if source == "target" else ext).append((X[ok], d[ok]))
         if not tgt and not ext:
             return np.empty((0, len(self._columns))), np.empty(0)
         rng = np.random.default_rng(self.seed + k)
@@ -158,7 +153,7 @@ class PooledModel(Model):
         locs = list(self._now)
         if not locs:
             return {}
-        Xnow = np.vstack([self._now[l][0][self._columns].to_numpy(dtype=float) for l in locs])
+        Xnow = np.vstack([self._now[l][0] for l in locs])
         xnow = np.array([self._now[l][1] for l in locs])
         scale = np.array([self._now[l][2] for l in locs])
         out = {l: np.empty((len(steps), len(levels))) for l in locs}
