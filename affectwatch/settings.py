@@ -115,6 +115,12 @@ class AlertSettings(_Section):
     deliver_cron: str = "* * * * *"  # immediate emails, due digests, retries: every minute
 
 
+class ForecastSettings(_Section):
+    # also fit and store the pooled models (gbq, qar and their affect variants) in `forecast run`; off
+    # until the leave-one-season-out validation (`affectwatch bench forecast`) has chosen them
+    pooled_models: bool = False
+
+
 class AnalystSettings(_Section):
     """The analyst store: suppressed marts published for `affectwatch sql` (see analyst/store.py)."""
 
@@ -155,6 +161,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     smtp: SmtpSettings = SmtpSettings()
     alerts: AlertSettings = AlertSettings()
+    forecast: ForecastSettings = ForecastSettings()
     dashboard: DashboardSettings = DashboardSettings()
     analyst: AnalystSettings = AnalystSettings()
 

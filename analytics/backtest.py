@@ -12,7 +12,9 @@ import pandas as pd
 
 from affectwatch.logs import get_logger
 from analytics.forecast import DEFAULT_MODELS, forecast_panel, period_days
+from analytics import revisions
 from analytics.models import COMPONENTS, Panel
+from affectwatch.progress import progress
 
 log = get_logger(__name__)
 
@@ -53,14 +55,22 @@ def affect_wide(affect: pd.DataFrame | None, index, columns, features: Sequence[
 
 
 def build_panel(target: pd.DataFrame, reference_date, *, latency: int = 0, freq: str = "W",
-                affect: pd.DataFrame | None = None, affect_features=None) -> Panel:
+                affect: pd.DataFrame | None = None, affect_features=None, correct_revisions: bool = True) -> Panel:
     """The panel a forecaster would have had on ``reference_date``. Affect features are taken up to
-    the reference date itself (devices report in near real time; no reporting latency)."""
+    the reference date itself (devices report in near real time; no reporting latency). With
+    ``as_of`` vintages the newest weeks are corrected for the revisions learned from earlier
+    vintages (:mod:`analytics.revisions`)."""
     ref = pd.Timestamp(reference_date)
     cutoff = ref - pd.Timedelta(days=period_days(freq) * latency)
-    known = vintage(target, ref)
-    known = known[known["date"] <= cutoff]
+    full = vintage(target, ref)
+    known = full[full["date"] <= cutoff]
     y = wide(known, freq=freq)  # ends at the newest observation: horizons count from the reference date
+    if correct_revisions and "as_of" in target.columns:
+        factors = revisions.learn(target, ref)
+        if factors:
+            log.info("newest weeks corrected for reporting revisions", reference_date=str(ref.date()),
+                     factors={k: round(v, 3) for k, v in factors.items()})
+        y = revisions.correct(y, full, factors)  # lags count from the vintage's newest week
     aff = None
     if affect is not None and not y.empty:
         a = affect[affect["date"] <= ref]
@@ -104,9 +114,10 @@ def backtest(
     if n_jobs > 1 and len(refs) > 1:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs)(delayed(_one)(target, r, *args) for r in refs)
+        done = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_one)(target, r, *args) for r in refs)
     else:
-        results = [_one(target, r, *args) for r in refs]
+        done = (_one(target, r, *args) for r in refs)
+    results = list(progress(done, total=len(refs), desc="backtest", unit="ref date"))
     frames = [f for f, _ in results if len(f)]
     fallbacks = [dict(fb, reference_date=str(r.date())) for r, (_, fbs) in zip(refs, results) for fb in fbs]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -2,7 +2,9 @@
 
 * ``real``: rolling-origin backtest of the symptom-only ensemble (and its members) on the FluSight
   admissions for every Saturday 2022-10-15 .. 2023-05-27, all states, reporting latency 1 week:
-  WIS, relative WIS vs the baseline, 50/80/95% coverage (overall and by horizon).
+  WIS, relative WIS vs the baseline, 50/80/95% coverage (overall and by horizon); then the
+  leave-one-season-out table (:func:`loso`, 13 ILINet seasons + NHSN 2022-23) that chooses the
+  ensemble — the 2022-23 figures are reported, never used to choose.
 * ``scale``: 3,000+ county series x 150 weeks, one reference date, all models fitted and forecast,
   using both cores; wall time and peak memory. County series are DERIVED: the real ILINet weekly
   ILI visit counts (ILITOTAL) of each state, 150 MMWR weeks to 2023 week 39, split over the state's
@@ -13,14 +15,16 @@ from __future__ import annotations
 
 import json
 import resource
+import tempfile
 import time
-from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import psutil
 
 from affectwatch.settings import REPO_ROOT
+from analytics.ilinet import ili_states
 
 DATA = REPO_ROOT / "data"
 
@@ -32,7 +36,28 @@ def peak_rss_mb() -> float:
     return round(own + kids, 1)
 
 
-def real(target_csv=None, start="2022-10-15", end="2023-05-27", latency=1, n_jobs=2, out=None, echo=print) -> dict:
+LOSO_CACHE = Path(tempfile.gettempdir()) / "affectwatch-loso"
+
+
+def loso(every: int = 4, n_jobs: int = 2, cache_dir=LOSO_CACHE, echo=print) -> dict:
+    """Leave-one-season-out table (analytics.validation): relative WIS per fold of every member,
+    of the ensemble before this validation and of the validated ensemble (nested choices), its
+    coverage, and the choice made on all folds. Fold forecasts are cached in ``cache_dir``."""
+    from analytics import validation as V
+
+    keys, q, y = V.arrays(V.all_folds(every=every, n_jobs=n_jobs, cache_dir=cache_dir))
+    tab, chosen = V.table(keys, q, y)
+    echo(f"leave-one-season-out: {keys['fold'].nunique()} folds, every {every}th Saturday 10-15..05-27, "
+         f"{len(y)} forecasts; relative WIS vs baseline per fold")
+    echo(tab.round(3).to_string())
+    echo(f"chosen on all folds: {chosen}")
+    return {"loso_folds": int(keys["fold"].nunique()), "loso_forecasts": int(len(y)),
+            "loso_mean_rel_wis": {c: round(float(tab.loc["mean", c]), 3) for c in tab.columns},
+            "loso_chosen": chosen}
+
+
+def real(target_csv=None, start="2022-10-15", end="2023-05-27", latency=1, n_jobs=2, out=None, echo=print,
+         loso_every: int = 4) -> dict:
     from analytics.backtest import backtest, saturdays
     from analytics.hubverse import read_target_csv, write_hub_csv
     from analytics.scoring import score, summarise
@@ -41,7 +66,7 @@ def real(target_csv=None, start="2022-10-15", end="2023-05-27", latency=1, n_job
     target = read_target_csv(target_csv or DATA / "flusight" / "target-hospital-admissions.csv")
     target = target[target["location"] != "US"]  # states only
     refs = saturdays(start, end)
-    fc = backtest(target, refs, models=["baseline", "glm", "qr", "ets", "ensemble"], latency=latency, n_jobs=n_jobs)
+    fc = backtest(target, refs, models=["baseline", "glm", "qr", "ets", "gbq", "qar", "ensemble"], latency=latency, n_jobs=n_jobs)
     if out:
         write_hub_csv(fc, out)
     scores = score(fc, target)
@@ -66,26 +91,11 @@ def real(target_csv=None, start="2022-10-15", end="2023-05-27", latency=1, n_job
         "meets_relative_wis": bool(ens["rel_wis"] <= 0.85), "meets_coverage_95": bool(0.90 <= ens["cover_95"] <= 0.98),
         "wall_s": round(wall, 1), "peak_rss_mb": peak_rss_mb(),
     }
+    if loso_every:
+        result.update(loso(loso_every, n_jobs, echo=echo))
+        result["wall_s"] = round(time.perf_counter() - t0, 1)
     echo(json.dumps(result))
     return result
-
-
-def mmwr_week_end(year: int, week: int) -> date:
-    """Saturday ending MMWR week ``week`` of ``year`` (week 1 holds at least four days of January)."""
-    jan4 = date(year, 1, 4)
-    start = jan4 - timedelta(days=(jan4.weekday() + 1) % 7)  # Sunday on or before 4 January
-    return start + timedelta(days=7 * (week - 1) + 6)
-
-
-def ili_states() -> pd.DataFrame:
-    """ILINet weekly ILI visit counts per state: ``location, date, value`` (NYC, VI, missing 'X' dropped)."""
-    ili = pd.read_csv(DATA / "ili" / "ILINet_states_2010w40-2023w39.csv", skiprows=1, na_values="X")
-    locs = pd.read_csv(DATA / "flusight" / "locations.csv", dtype={"location": str})
-    fips = dict(zip(locs["location_name"], locs["location"]))
-    ili["location"] = ili["REGION"].map(fips)
-    ili = ili.dropna(subset=["location", "ILITOTAL"])
-    ili["date"] = pd.to_datetime([mmwr_week_end(int(y), int(w)) for y, w in zip(ili["YEAR"], ili["WEEK"])])
-    return ili.rename(columns={"ILITOTAL": "value"})[["location", "date", "value"]]
 
 
 def county_panel(weeks: int = 150, seed: int = 0) -> pd.DataFrame:
@@ -122,15 +132,15 @@ def scale(weeks: int = 150, n_jobs: int = 2, echo=print) -> dict:
     t_build = time.perf_counter() - t0
     ref = y.index[-1] + pd.Timedelta(days=7)
     t1 = time.perf_counter()
-    fc = forecast_panel(Panel(y), ref, models=["baseline", "glm", "qr", "ensemble"], target="wk inc ili",
-                        n_jobs=n_jobs, components=("glm", "qr"))
+    models = ["baseline", "glm", "qr", "gbq", "qar", "ensemble"]
+    fc = forecast_panel(Panel(y), ref, models=models, target="wk inc ili", n_jobs=n_jobs, components=("glm", "qr"))
     t_fit = time.perf_counter() - t1
     wall = time.perf_counter() - t0
     echo(f"regions: {y.shape[1]} counties, weeks: {y.shape[0]} ({y.index[0].date()} .. {y.index[-1].date()}), "
          f"reference date {ref.date()}, rows {len(fc)}, fallbacks {len(fc.attrs['fallbacks'])}")
     echo(f"build panel {t_build:.1f} s, fit+forecast {t_fit:.1f} s, wall {wall:.1f} s, cores {psutil.cpu_count()}, jobs {n_jobs}")
     result = {"benchmark": "forecast_scale", "regions": int(y.shape[1]), "weeks": int(y.shape[0]),
-              "models": ["baseline", "glm", "qr", "ensemble"], "rows": len(fc), "fallbacks": len(fc.attrs["fallbacks"]),
+              "models": models, "rows": len(fc), "fallbacks": len(fc.attrs["fallbacks"]),
               "fit_forecast_s": round(t_fit, 1), "wall_s": round(wall, 1), "target_s": 60,
               "meets_target": wall <= 60, "n_jobs": n_jobs, "peak_rss_mb": peak_rss_mb()}
     echo(json.dumps(result))

@@ -4,6 +4,7 @@ reason logged and kept in ``frame.attrs['fallbacks']``; the run itself never fai
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import date
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from affectwatch.logs import get_logger
 from analytics.models import COMPONENTS, FUSABLE, Panel, SeriesFailure, make_model
-from analytics.models.ensemble import ensemble_members, median_ensemble
+from analytics.models.ensemble import CHOSEN, chosen_ensemble, ensemble_members, median_ensemble
 from analytics.quantiles import LEVELS, repair, validate_levels
 
 log = get_logger(__name__)
@@ -49,7 +50,7 @@ def _chunks(panel: Panel, n: int) -> list[Panel]:
     for c in cols:
         if len(c):
             aff = {k: v[c] for k, v in panel.affect.items()} if panel.affect else None
-            out.append(Panel(panel.y[c], aff, panel.freq))
+            out.append(dataclasses.replace(panel, y=panel.y[c], affect=aff))
     return out
 
 
@@ -119,6 +120,7 @@ def forecast_panel(
     if len(kept) < len(horizons):
         log.info("horizons already observed are skipped", skipped=[h for h in horizons if gap + h < 1], reference_date=str(ref.date()))
     steps = [gap + h for h in kept]
+    panel = dataclasses.replace(panel, reference_date=ref)
     fused_requested = any(m.endswith("_affect") for m in models)
     if fused_requested and not panel.affect:
         raise ValueError(f"models {[m for m in models if m.endswith('_affect')]} need affect features, but none were given")
@@ -146,7 +148,11 @@ def forecast_panel(
             members = [m for m in ensemble_members(list(preds), fused) if m.removesuffix("_affect") in components]
             if not members:
                 raise ValueError(f"{ens} needs at least one {'fused' if fused else 'symptom-only'} component model in --models")
-            preds[ens] = median_ensemble(preds, members, lv)
+            bases = {m.removesuffix("_affect") for m in members}
+            if CHOSEN and bases == set(CHOSEN["members"]) and len(lv) == len(LEVELS):
+                preds[ens] = chosen_ensemble(preds, members, CHOSEN, lv)
+            else:
+                preds[ens] = median_ensemble(preds, members, lv)
     frames = []
     ends = [(ref + pd.Timedelta(days=step_days * h)).date() for h in kept]
     for name in models:

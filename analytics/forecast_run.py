@@ -19,6 +19,7 @@ from affectwatch.settings import Settings, get_settings
 from analytics.backtest import affect_wide, wide
 from analytics.forecast import forecast_panel, period_days, target_name
 from analytics.models import Panel
+from affectwatch.progress import progress
 from analytics.panels import affect_features, symptom_series
 from analytics.store import write_forecasts
 
@@ -26,6 +27,9 @@ log = get_logger(__name__)
 
 SYMPTOM_MODELS = ("baseline", "glm", "qr", "ets", "ensemble")
 FUSED_MODELS = ("glm_affect", "qr_affect", "ensemble_affect")
+# the pooled models run only with settings.forecast.pooled_models (not yet chosen by validation)
+POOLED_MODELS = ("gbq", "qar")
+POOLED_FUSED_MODELS = ("gbq_affect", "qar_affect")
 MIN_AFFECT_PERIODS = 8  # unsuppressed affect periods a region needs for the fused models
 
 
@@ -46,11 +50,12 @@ def forecast_syndrome(con: duckdb.DuckDBPyConnection, syndrome: str, *, settings
     y = wide(series[series["date"] <= ref], freq=freq, end=min(last, ref))
     aff = affect_features(con, freq=freq, start=y.index.min(), end=ref + pd.Timedelta(days=1), settings=settings)
     affect = affect_wide(aff, y.index, y.columns, None) if not aff.empty else None
-    models = list(SYMPTOM_MODELS)
+    pooled = settings.forecast.pooled_models
+    models = list(SYMPTOM_MODELS) + (list(POOLED_MODELS) if pooled else [])
     if affect:
         ok = affect["distress_share"].notna().sum()
         if (ok >= MIN_AFFECT_PERIODS).any():
-            models += list(FUSED_MODELS)
+            models += list(FUSED_MODELS) + (list(POOLED_FUSED_MODELS) if pooled else [])
         else:
             log.info("too little affect data for fused models", syndrome=syndrome, max_periods=int(ok.max()))
             affect = None
@@ -72,8 +77,10 @@ def run_latest(settings: Settings | None = None, con: duckdb.DuckDBPyConnection 
     con = con or connect(s)
     run_id = uuid.uuid4().hex[:12]
     try:
+        syndromes = _syndromes(con, syndrome)
         results = [forecast_syndrome(con, syn, settings=s, freq=freq, reference_date=reference_date,
-                                     run_id=run_id, n_jobs=n_jobs) for syn in _syndromes(con, syndrome)]
+                                     run_id=run_id, n_jobs=n_jobs)
+                   for syn in progress(syndromes, total=len(syndromes), desc="forecast run", unit="syndrome")]
     finally:
         if own:
             con.close()

@@ -73,3 +73,16 @@ def check_values(values: np.ndarray, levels: Sequence[float] = LEVELS, nonnegati
         raise QuantileError(
             f"quantiles cross: level {levels[j]} has value {row[j]!r} > level {levels[j + 1]} value {row[j + 1]!r}"
         )
+
+
+def interpolate_levels(values: np.ndarray, from_levels: Sequence[float], to_levels: Sequence[float]) -> np.ndarray:
+    """Quantile values at ``to_levels`` from values at ``from_levels`` (last axis): sorted (non-
+    crossing), then linear in the normal quantile function of the level, extrapolated linearly
+    beyond the outermost levels (a normal-shaped tail)."""
+    from scipy.stats import norm
+
+    v = np.sort(np.asarray(values, dtype=float), axis=-1)
+    zf, zt = norm.ppf(np.asarray(from_levels, dtype=float)), norm.ppf(np.asarray(to_levels, dtype=float))
+    j = np.clip(np.searchsorted(zf, zt) - 1, 0, len(zf) - 2)
+    w = (zt - zf[j]) / (zf[j + 1] - zf[j])
+    return v[..., j] + w * (v[..., j + 1] - v[..., j])

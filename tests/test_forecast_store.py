@@ -95,6 +95,7 @@ def test_run_latest_writes_forecasts_read_back(warehouse, data_dir, settings):
     assert set(back["target"]) == {"wk inc flu_admissions"}
     assert set(back["location"]) == set(REGIONS)
     assert {"baseline", "ensemble", "glm_affect", "qr_affect", "ensemble_affect"} <= set(back["model"])
+    assert not {"gbq", "qar"} & set(back["model"])  # pooled models only with settings.forecast.pooled_models
     assert (back["value"] >= 0).all() and back["run_id"].nunique() == 1
     g = back.sort_values("output_type_id").groupby(["model", "location", "horizon"])["value"]
     assert g.apply(lambda v: (np.diff(v.to_numpy()) >= 0).all()).all()

@@ -1,6 +1,7 @@
 """Forecasting models with one interface (fit on a panel's history, predict quantiles).
 
-Names: ``baseline``, ``glm`` / ``glm_affect``, ``qr`` / ``qr_affect``, ``ets`` / ``ets_affect``;
+Names: ``baseline``, ``glm`` / ``glm_affect``, ``qr`` / ``qr_affect``, ``ets`` / ``ets_affect``,
+``gbq`` / ``gbq_affect`` and ``qar`` / ``qar_affect`` (pooled over locations and ILINet seasons);
 ensembles are built in :mod:`analytics.models.ensemble`.
 """
 from __future__ import annotations
@@ -10,8 +11,10 @@ from analytics.models.baseline import Baseline
 from analytics.models.glm import GLMModel
 from analytics.models.quantreg import QuantRegModel
 
-COMPONENTS = ("glm", "qr", "ets")  # members of the ensembles
-FUSABLE = ("glm", "qr")
+from analytics.models.ensemble import CHOSEN
+
+COMPONENTS = tuple(CHOSEN["members"]) if CHOSEN else ("glm", "qr", "ets")  # members of the ensembles
+FUSABLE = ("glm", "qr", "gbq", "qar")
 
 
 def make_model(name: str, *, affect_features: tuple[str, ...] | None = None, seed: int = 0) -> Model:
@@ -26,11 +29,15 @@ def make_model(name: str, *, affect_features: tuple[str, ...] | None = None, see
         return GLMModel(affect=fused, affect_features=affect_features, seed=seed)
     if base == "qr":
         return QuantRegModel(affect=fused, affect_features=affect_features)
+    if base in ("gbq", "qar"):
+        from analytics.models.pooled import PooledModel
+
+        return PooledModel(kind=base, affect=fused, affect_features=affect_features, seed=seed)
     if base == "ets":
         from analytics.models.ets import ETSModel
 
         return ETSModel(affect=fused, affect_features=affect_features, seed=seed)
-    raise ValueError(f"unknown model {name!r}; known: baseline, glm, qr, ets (each with _affect), ensemble, ensemble_affect")
+    raise ValueError(f"unknown model {name!r}; known: baseline, glm, qr, ets, gbq, qar (each with _affect), ensemble, ensemble_affect")
 
 
 __all__ = ["Model", "Panel", "SeriesFailure", "Baseline", "GLMModel", "QuantRegModel", "make_model", "COMPONENTS"]

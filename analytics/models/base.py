@@ -28,6 +28,11 @@ class Panel:
     y: pd.DataFrame
     affect: dict[str, pd.DataFrame] | None = None
     freq: str = "W"
+    reference_date: pd.Timestamp | None = None  # set by forecast_panel; pooled models use it to cut extra sources
+    # Pooled models' extra training series (analytics.features.Series); None = the vendored ILINet
+    # published by the reference date. Leave-one-season-out validation passes its own.
+    extra: list | None = None
+    per_capita: bool = True  # pooled models may put the panel on one per-capita scale (populations known)
 
     def __post_init__(self) -> None:
         if not self.y.index.is_monotonic_increasing:

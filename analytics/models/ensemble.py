@@ -20,6 +20,11 @@ import numpy as np
 from analytics.quantiles import LEVELS, repair
 
 
+# Members, combination ("mean" | "median") and calibration factors (one per central interval, lower
+# levels first) chosen by leave-one-season-out validation: ``analytics.validation.choose`` via
+# ``affectwatch bench forecast``. None = not validated yet: the ensemble stays the median of
+# glm, qr, ets with envelope tails (below), and the pooled models are separate forecasts.
+CHOSEN: dict | None = None
 SYMPTOM_ONLY = ("ets",)  # components without a fused variant; ensemble_affect uses them as they are
 TAIL_LEVEL = 0.05  # levels <= this (and >= 1 - this) take the members' envelope instead of the median
 
@@ -58,4 +63,38 @@ def median_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list
     for loc in locations:
         stack = [preds[m][loc] for m in members if loc in preds.get(m, {})]
         out[loc] = combine(np.stack(stack), levels, tail)
+    return out
+
+
+def weighted_combine(stack: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
+    """Weighted mean of member quantiles at each level (quantile averaging, as in Flusion and the
+    FluSight ensemble); ``stack`` is (members, ..., levels). Repaired: sorted, non-negative."""
+    stack = np.asarray(stack, dtype=float)
+    w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    return repair(np.tensordot(w, stack, axes=1))
+
+
+def calibrate(q: np.ndarray, factors: Sequence[float], levels: Sequence[float] = LEVELS) -> np.ndarray:
+    """Scale each quantile's distance from the median by the factor of its central interval
+    (``factors[i]`` for levels i and len-1-i, lower levels first). Repaired."""
+    q = np.asarray(q, dtype=float)
+    lv = np.asarray(levels, dtype=float)
+    m = int(np.flatnonzero(np.isclose(lv, 0.5))[0])
+    if len(factors) != m or len(lv) != 2 * m + 1:
+        raise ValueError(f"{len(factors)} calibration factors for {len(lv)} levels (needs {len(lv) // 2})")
+    c = np.r_[np.asarray(factors, float), 1.0, np.asarray(factors, float)[::-1]]
+    med = q[..., [m]]
+    return repair(med + c * (q - med))
+
+
+def chosen_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list[str], chosen: Mapping,
+                    levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
+    """The validated ensemble: mean (or median) of the members' quantiles, then calibrated."""
+    locations = sorted({loc for m in members for loc in preds.get(m, {})})
+    out = {}
+    for loc in locations:
+        stack = np.stack([preds[m][loc] for m in members if loc in preds.get(m, {})])
+        q = weighted_combine(stack) if chosen["how"] == "mean" else combine(stack, levels, tail=None)
+        out[loc] = calibrate(q, chosen["calibration"], levels)
     return out

@@ -1,0 +1,119 @@
+"""Season-shape features on a common scale for the pooled models (after the UMass Flusion model).
+
+Common scale: a series of counts ``y`` becomes ``x = y**0.25 / s`` (fourth root, a variance-
+stabilising transform) where ``s`` is the series' scale:
+
+* a source whose locations all have populations (state admissions): one scale for the source,
+  ``s_loc = pop_loc**0.25 * median over locations of q95((y / pop)**0.25)`` — per-capita, so a
+  state with a short history borrows the source's scale instead of its own off-season values;
+* otherwise (ILINet, whose visit counts depend on how many providers report; warehouse regions
+  without populations): the 95th percentile of the location's own ``y**0.25``.
+
+Features at week t (all from weeks <= t of the same series): level ``x_t``, 3-week mean, slopes over
+1..4 weeks, curvature, week of season (+ sine/cosine), weeks from the location's typical peak week,
+log scale (a location effect) and a target-source flag; targets are ``x_{t+k} - x_t``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.ilinet import season_start_year, season_week
+
+FEATURES = ("level", "mean3", "slope1", "slope2", "slope3", "slope4", "curv", "season_week", "season_sin",
+            "season_cos", "from_peak", "log_scale", "is_target")
+LINEAR_FEATURES = ("level", "slope1", "slope2", "slope4", "curv", "season_sin", "season_cos", "from_peak_c", "is_target")
+MIN_OBS = 6  # weeks of history a series needs for features (4-week slope + curvature + 1)
+
+
+@dataclass
+class Series:
+    """One weekly series of counts on a regular weekly index."""
+
+    source: str
+    location: str
+    dates: pd.DatetimeIndex
+    y: np.ndarray
+    affect: np.ndarray | None = None  # (T, F) standardised affect, or None
+
+
+def fourth_root(y: np.ndarray) -> np.ndarray:
+    return np.power(np.maximum(y, 0.0), 0.25)
+
+
+def scales(series: list[Series], pops: dict[str, float], per_capita_sources: tuple[str, ...] = ("target", "nhsn")
+           ) -> dict[tuple[str, str], float]:
+    """Scale per (source, location) on the fourth-root scale (see the module docstring); only
+    ``per_capita_sources`` may share one per-capita scale."""
+    out: dict[tuple[str, str], float] = {}
+    by_source: dict[str, list[Series]] = {}
+    for s in series:
+        by_source.setdefault(s.source, []).append(s)
+    for source, group in by_source.items():
+        per_capita = source in per_capita_sources and all(s.location in pops for s in group)
+        if per_capita:
+            q = [np.nanquantile(fourth_root(s.y / pops[s.location]), 0.95) for s in group if np.isfinite(s.y).any()]
+            q = [v for v in q if v > 0]
+            common = float(np.median(q)) if q else 0.0
+        for s in group:
+            if per_capita and common > 0:
+                out[(source, s.location)] = common * pops[s.location] ** 0.25
+            else:
+                v = float(np.nanquantile(fourth_root(s.y), 0.95)) if np.isfinite(s.y).any() else 0.0
+                out[(source, s.location)] = max(v, 1.0)  # a count of 1 is the smallest non-zero level
+    return out
+
+
+def typical_peaks(series: list[Series]) -> tuple[dict[str, float], float]:
+    """Median season week of each location's seasonal maximum over complete seasons (>= 40 weeks
+    observed), pooled over sources sharing a location code; plus the overall median."""
+    peaks: dict[str, list[float]] = {}
+    for s in series:
+        ok = np.isfinite(s.y)
+        if not ok.any():
+            continue
+        seas, wk = season_start_year(s.dates), season_week(s.dates)
+        for season in np.unique(seas[ok]):
+            m = ok & (seas == season)
+            if m.sum() >= 40 and np.nanmax(s.y[m]) > 0:
+                peaks.setdefault(s.location, []).append(float(wk[m][np.argmax(s.y[m])]))
+    typical = {loc: float(np.median(v)) for loc, v in peaks.items()}
+    overall = float(np.median([w for v in peaks.values() for w in v])) if peaks else 26.0
+    return typical, overall
+
+
+def _lag(x: np.ndarray, k: int) -> np.ndarray:
+    return np.r_[np.full(k, np.nan), x[:-k]] if k else x
+
+
+def series_features(s: Series, scale: float, peak: float, is_target: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Feature frame (one row per week) and the scaled series ``x``."""
+    x = fourth_root(s.y) / scale
+    x = np.where(np.isfinite(s.y), x, np.nan)
+    wk = season_week(s.dates)
+    f = {
+        "level": x,
+        "mean3": (x + _lag(x, 1) + _lag(x, 2)) / 3,
+        **{f"slope{k}": (x - _lag(x, k)) / k for k in (1, 2, 3, 4)},
+        "curv": x - 2 * _lag(x, 1) + _lag(x, 2),
+        "season_week": wk,
+        "season_sin": np.sin(2 * np.pi * wk / 52.18),
+        "season_cos": np.cos(2 * np.pi * wk / 52.18),
+        "from_peak": wk - peak,
+        "from_peak_c": np.clip(wk - peak, -26, 26) / 26,
+        "log_scale": np.full(len(x), np.log(scale)),
+        "is_target": np.full(len(x), float(is_target)),
+    }
+    if s.affect is not None:
+        for j in range(s.affect.shape[1]):
+            a = s.affect[:, j]
+            f[f"affect{j}"] = a
+            f[f"affect{j}_d1"] = a - _lag(a, 1)
+    return pd.DataFrame(f), x
+
+
+def targets(x: np.ndarray, k: int) -> np.ndarray:
+    """``x_{t+k} - x_t`` (NaN where either is unknown)."""
+    return np.r_[x[k:], np.full(k, np.nan)] - x

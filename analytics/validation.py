@@ -1,0 +1,207 @@
+"""Leave-one-season-out (LOSO) validation of the forecasting models and of the ensemble's choices.
+
+Folds: the 13 ILINet seasons 2010-11 .. 2022-23 (state ILI visit counts, ILITOTAL, as extra
+validation targets) and the NHSN admissions season 2022-23. In a fold every model forecasts the
+held-out season from the panel a forecaster would have had (data up to the reference date, latency
+1 week); the pooled models (``gbq``, ``qar``) train on that history plus every OTHER season:
+
+* ILINet fold S: extra series = ILINet seasons after S (the panel already holds the seasons before
+  it) and the NHSN admissions outside season S;
+* NHSN fold 2022-23: the production path (ILINet published by the reference date; nothing later).
+
+:func:`choose` then picks, using the folds only, the ensemble members and their combination
+(mean or median of quantiles) by the mean over folds of relative WIS (WIS / baseline WIS on the
+same forecasts), and a calibration factor per central interval that makes the LOSO coverage match
+its nominal level. Each reported fold uses choices made on the OTHER folds (nested), so the table
+is out of sample. Results are cached as parquet files (``cache_dir``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affectwatch.logs import get_logger
+from analytics.backtest import build_panel, saturdays
+from analytics.features import Series
+from analytics.forecast import forecast_panel
+from analytics.ilinet import DATA, ili_states, season_label, season_start_year
+from analytics.models.ensemble import calibrate, combine, weighted_combine
+from affectwatch.progress import progress
+from analytics.quantiles import LEVELS, MEDIAN_INDEX
+from analytics.scoring import wis_components
+
+log = get_logger(__name__)
+
+ILI_SEASONS = tuple(range(2010, 2023))
+NHSN_SEASON = 2022
+MEMBERS = ("glm", "qr", "ets", "gbq", "qar")
+TODAY = ("glm", "qr", "ets")  # the ensemble before this validation (median, envelope tails)
+LV = np.asarray(LEVELS)
+
+
+def nhsn_target() -> pd.DataFrame:
+    from analytics.hubverse import read_target_csv
+
+    t = read_target_csv(DATA / "flusight" / "target-hospital-admissions.csv")
+    return t[t["location"] != "US"].reset_index(drop=True)
+
+
+def _series(frame: pd.DataFrame, source: str) -> list[Series]:
+    out = []
+    for loc, g in frame.groupby("location", sort=True):
+        g = g.sort_values("date")
+        idx = pd.date_range(g["date"].iloc[0], g["date"].iloc[-1], freq="7D")
+        out.append(Series(source, str(loc), idx, g.set_index("date")["value"].reindex(idx).to_numpy(dtype=float)))
+    return out
+
+
+def fold_extra(source: str, season: int) -> list[Series] | None:
+    """Extra training series for the pooled models in a fold (None = production path)."""
+    if source == "nhsn":
+        return None
+    ili = ili_states()
+    later = ili[season_start_year(ili["date"]) > season]
+    nhsn = nhsn_target()
+    nhsn = nhsn[season_start_year(nhsn["date"]) != season]
+    return _series(later, "ilinet") + _series(nhsn, "nhsn")
+
+
+def _forecast_ref(target, ref, extra, per_capita, models):
+    panel = build_panel(target, ref, latency=1)
+    panel = dataclasses.replace(panel, extra=extra, per_capita=per_capita)
+    return forecast_panel(panel, ref, models=["baseline", *models], components=models)
+
+
+def fold_forecasts(source: str, season: int, every: int = 4, n_jobs: int = 2, cache_dir: Path | None = None,
+                   models=MEMBERS) -> pd.DataFrame:
+    """Hubverse rows of every member (and the baseline) for the fold's reference dates."""
+    path = Path(cache_dir) / f"loso_{source}_{season}_every{every}.parquet" if cache_dir else None
+    if path is not None and path.exists():
+        return pd.read_parquet(path)
+    target = nhsn_target() if source == "nhsn" else ili_states()
+    refs = saturdays(f"{season}-10-15", f"{season + 1}-05-27")[::every]
+    extra = fold_extra(source, season)
+    per_capita = source == "nhsn"
+    if n_jobs > 1:
+        from joblib import Parallel, delayed
+
+        done = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_forecast_ref)(target, r, extra, per_capita, models) for r in refs)
+    else:
+        done = (_forecast_ref(target, r, extra, per_capita, models) for r in refs)
+    fc = pd.concat(list(progress(done, total=len(refs), desc=f"LOSO {source} {season_label(season)}", unit="ref date")),
+                   ignore_index=True)
+    fc["fold"] = f"{source} {season_label(season)}"
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fc.to_parquet(path)
+    return fc
+
+
+def all_folds(every: int = 4, n_jobs: int = 2, cache_dir: Path | None = None) -> pd.DataFrame:
+    folds = [("ilinet", s) for s in ILI_SEASONS] + [("nhsn", NHSN_SEASON)]
+    return pd.concat([fold_forecasts(src, s, every, n_jobs, cache_dir) for src, s in folds], ignore_index=True)
+
+
+def arrays(fc: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
+    """Align every model's quantiles with the truth: (keys frame, model -> (N, 23), observed (N,))."""
+    ili, nhsn = ili_states(), nhsn_target()
+    truth = pd.concat([ili.assign(src="ilinet"), nhsn.assign(src="nhsn")])
+    fc = fc.assign(src=fc["fold"].str.split().str[0], target_end_date=pd.to_datetime(fc["target_end_date"]))
+    keys = ["fold", "src", "location", "reference_date", "horizon", "target_end_date"]
+    wide = fc.pivot_table(index=[*keys, "model"], columns="output_type_id", values="value", aggfunc="first")
+    models = sorted(wide.index.get_level_values("model").unique())
+    base = wide.xs("baseline", level="model").reset_index()
+    base = base.merge(truth.rename(columns={"date": "target_end_date", "value": "observed"}),
+                      on=["src", "location", "target_end_date"], how="inner")
+    idx = pd.MultiIndex.from_frame(base[keys])
+    q = {}
+    for m in models:
+        w = wide.xs(m, level="model").reindex(idx)
+        q[m] = w.to_numpy(dtype=float)
+    ok = np.all([np.isfinite(v).all(axis=1) for v in q.values()], axis=0)
+    return base.loc[ok, keys].reset_index(drop=True), {m: v[ok] for m, v in q.items()}, base.loc[ok, "observed"].to_numpy()
+
+
+def _fold_rel(keys, q, y, base_wis) -> pd.Series:
+    w = wis_components(q, y, LEVELS)["wis"]
+    g = pd.DataFrame({"fold": keys["fold"], "w": w, "b": base_wis}).groupby("fold")[["w", "b"]].mean()
+    return g["w"] / g["b"]
+
+
+def _coverage(q, y, lo_idx, hi_idx):
+    return (q[:, lo_idx] <= y) & (y <= q[:, hi_idx])
+
+
+def candidates(members=MEMBERS):
+    for r in range(1, len(members) + 1):
+        for combo in itertools.combinations(members, r):
+            for how in ("mean", "median"):
+                if how == "median" and r < 3:
+                    continue
+                yield combo, how
+
+
+def ensemble_q(q: dict[str, np.ndarray], combo, how) -> np.ndarray:
+    stack = np.stack([q[m] for m in combo])
+    return weighted_combine(stack) if how == "mean" else combine(stack, tail=None)
+
+
+def fit_calibration(q: np.ndarray, y: np.ndarray, folds: pd.Series) -> np.ndarray:
+    """Factor per lower level (11 central intervals): scales distances from the median so the mean
+    over folds of the interval's coverage is closest to nominal (grid 0.5..3.0)."""
+    grid = np.round(np.arange(0.5, 3.0001, 0.05), 2)
+    med = q[:, [MEDIAN_INDEX]]
+    out = np.ones(MEDIAN_INDEX)
+    for i in range(MEDIAN_INDEX):
+        j = len(LV) - 1 - i
+        nominal = 1 - 2 * LV[i]
+        best, err = 1.0, np.inf
+        for c in grid:
+            lo, hi = med[:, 0] + c * (q[:, i] - med[:, 0]), med[:, 0] + c * (q[:, j] - med[:, 0])
+            cov = pd.Series((lo <= y) & (y <= hi)).groupby(folds.to_numpy()).mean().mean()
+            if abs(cov - nominal) < err:
+                best, err = c, abs(cov - nominal)
+        out[i] = best
+    return np.maximum.accumulate(out[::-1])[::-1]  # outer intervals widen at least as much as inner ones
+
+
+def choose(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray, holdout: str | None = None) -> dict:
+    """Members, combination and calibration chosen on every fold except ``holdout``."""
+    use = (keys["fold"] != holdout).to_numpy() if holdout else np.ones(len(y), bool)
+    kk, yy = keys[use], y[use]
+    qq = {m: v[use] for m, v in q.items()}
+    base_wis = wis_components(qq["baseline"], yy, LEVELS)["wis"]
+    scored = []
+    for combo, how in candidates([m for m in MEMBERS if m in qq]):
+        rel = _fold_rel(kk, ensemble_q(qq, combo, how), yy, base_wis)
+        scored.append((float(rel.mean()), combo, how))
+    scored.sort(key=lambda r: r[0])
+    _, combo, how = scored[0]
+    factors = fit_calibration(ensemble_q(qq, combo, how), yy, kk["fold"])
+    return {"members": list(combo), "how": how, "calibration": [round(float(c), 2) for c in factors],
+            "loso_rel_wis": round(scored[0][0], 4)}
+
+
+def table(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """Per fold: relative WIS of each member, of today's ensemble and of the new ensemble (members,
+    combination and calibration chosen on the other folds), with the new ensemble's coverage."""
+    base_wis = wis_components(q["baseline"], y, LEVELS)["wis"]
+    rows = {m: _fold_rel(keys, q[m], y, base_wis) for m in MEMBERS if m in q}
+    rows["ensemble (before)"] = _fold_rel(keys, combine(np.stack([q[m] for m in TODAY])), y, base_wis)
+    new = np.empty_like(q["baseline"])
+    for fold in keys["fold"].unique():
+        c = choose(keys, q, y, holdout=fold)
+        m = (keys["fold"] == fold).to_numpy()
+        new[m] = calibrate(ensemble_q({k: v[m] for k, v in q.items()}, c["members"], c["how"]), c["calibration"])
+    rows["ensemble (LOSO)"] = _fold_rel(keys, new, y, base_wis)
+    out = pd.DataFrame(rows)
+    for nominal, (lo, hi) in {50: (0.25, 0.75), 80: (0.1, 0.9), 95: (0.025, 0.975)}.items():
+        cov = _coverage(new, y, int(np.argmin(abs(LV - lo))), int(np.argmin(abs(LV - hi))))
+        out[f"cover_{nominal}"] = pd.Series(cov).groupby(keys["fold"].to_numpy()).mean()
+    out.loc["mean"] = out.mean()
+    return out, choose(keys, q, y)

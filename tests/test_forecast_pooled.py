@@ -1,0 +1,150 @@
+"""Pooled multi-source models (gbq, qar): nothing published after the reference date is used
+(target data and ILINet), quantiles never cross, series they cannot handle fall back to the
+baseline with the reason, interpolation and ensemble calibration, revision correction, and the
+progress bar's silence off a terminal."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analytics.models.pooled as pooled
+from analytics import revisions
+from analytics.backtest import build_panel
+from analytics.forecast import forecast_panel
+from analytics.hubverse import read_target_csv
+from analytics.ilinet import ili_states, published_by, season_week
+from analytics.models.ensemble import calibrate, weighted_combine
+from analytics.models.pooled import FIT_LEVELS, PooledModel
+from affectwatch.progress import progress
+from analytics.quantiles import LEVELS, check_values, interpolate_levels
+
+STATES = ["06", "36", "48", "17"]
+REF = pd.Timestamp("2023-01-07")
+
+
+@pytest.fixture(scope="module")
+def admissions(data_dir):
+    return read_target_csv(data_dir / "flusight" / "target-hospital-admissions.csv", locations=STATES)
+
+
+def _predict(kind: str, panel, steps=(1,)):
+    m = PooledModel(kind=kind, max_rows=2000, max_iter=15).fit(panel)  # small: the test checks data flow
+    return m, m.predict(list(steps), LEVELS)
+
+
+def _panel(target, ref=REF, latency=1):
+    return dataclasses.replace(build_panel(target, ref, latency=latency), reference_date=ref)
+
+
+@pytest.mark.parametrize("kind", ["gbq", "qar"])
+def test_data_after_the_reference_date_do_not_change_the_forecast(admissions, monkeypatch, kind):
+    _, before = _predict(kind, _panel(admissions))
+    # target: every value after the reference date multiplied by 50
+    moved = admissions.copy()
+    moved.loc[moved["date"] > REF, "value"] *= 50
+    # ILINet: weeks not yet published on the reference date (ending after REF - 7 days) multiplied too
+    ili = ili_states()
+    unpublished = ~ili.index.isin(published_by(ili, REF).index)
+    assert unpublished.sum() > 0
+    ili.loc[unpublished, "value"] *= 50
+    monkeypatch.setattr(pooled, "ili_states", lambda: ili)
+    _, after = _predict(kind, _panel(moved))
+    assert before.keys() == after.keys() == set(STATES)
+    for loc in STATES:
+        np.testing.assert_array_equal(before[loc], after[loc])
+    # ... while a change to ILINet that WAS published by then does change it (the test can fail)
+    ili2 = ili_states()
+    ili2.loc[ili2["date"] <= REF - pd.Timedelta(days=7), "value"] *= np.linspace(0.2, 5, (ili2["date"] <= REF - pd.Timedelta(days=7)).sum())
+    monkeypatch.setattr(pooled, "ili_states", lambda: ili2)
+    _, changed = _predict(kind, _panel(admissions))
+    assert any(not np.allclose(before[l], changed[l]) for l in STATES)
+
+
+@pytest.mark.parametrize("kind", ["gbq", "qar"])
+def test_quantiles_do_not_cross_and_are_non_negative(admissions, kind):
+    _, pred = _predict(kind, _panel(admissions), steps=(1, 4))
+    for loc, q in pred.items():
+        assert q.shape == (2, len(LEVELS))
+        check_values(q, LEVELS)
+        assert q[0, LEVELS.index(0.975)] > q[0, LEVELS.index(0.025)]
+
+
+def test_interpolation_keeps_fitted_levels_and_sorts_crossing_input():
+    v = np.array([[-3.0, -1.0, -0.5, 0.0, 0.7, 0.5, 2.0]])  # 0.75 and 0.9 cross
+    out = interpolate_levels(v, FIT_LEVELS, LEVELS)
+    assert np.all(np.diff(out) >= 0)
+    srt = np.sort(v, axis=-1)
+    for j, lv in enumerate(FIT_LEVELS):
+        assert out[0, LEVELS.index(lv)] == pytest.approx(srt[0, j])
+    assert out[0, 0] < srt[0, 0] and out[0, -1] > srt[0, -1]  # tails extrapolated outwards
+
+
+def test_series_the_model_cannot_handle_fall_back_with_the_reason(admissions, caplog):
+    panel = build_panel(admissions, REF, latency=1)
+    y = panel.y.copy()
+    y["99"] = np.nan
+    y.iloc[-3:, y.columns.get_loc("99")] = [3.0, 4.0, 5.0]  # three weeks of history
+    fc = forecast_panel(dataclasses.replace(panel, y=y), REF, models=["baseline", "qar"], horizons=[0])
+    fb = [f for f in fc.attrs["fallbacks"] if f["model"] == "qar"]
+    assert fb == [{"model": "qar", "location": "99", "reason": "qar: only 3 observations (needs 6)"}]
+    got = fc[(fc.model == "qar") & (fc.location == "99")]["value"].to_numpy()
+    base = fc[(fc.model == "baseline") & (fc.location == "99")]["value"].to_numpy()
+    np.testing.assert_array_equal(got, base)
+    assert len(fc[(fc.model == "qar") & (fc.location == "06")]) == len(LEVELS)
+
+
+def test_daily_panels_fall_back_whole_with_the_reason():
+    idx = pd.date_range("2023-01-01", periods=60, freq="D")
+    y = pd.DataFrame({"a": np.random.default_rng(0).poisson(20, 60).astype(float)}, index=idx)
+    from analytics.models import Panel
+
+    fc = forecast_panel(Panel(y, None, "D"), idx[-1] + pd.Timedelta(days=1), models=["baseline", "qar"], horizons=[1, 2])
+    assert fc.attrs["fallbacks"][0]["reason"] == "qar: weekly data only (season features); got freq 'D'"
+
+
+def test_weighted_combine_and_calibration():
+    a = np.tile(np.linspace(100, 122, 23), (2, 1))
+    b = a + 2
+    m = weighted_combine(np.stack([a, b]))
+    np.testing.assert_allclose(m, a + 1)
+    wide = calibrate(m, [2.0] * 11)
+    med = m[:, [11]]
+    np.testing.assert_allclose(wide - med, 2 * (m - med))
+    with pytest.raises(ValueError, match="calibration factors"):
+        calibrate(m, [1.0] * 3)
+
+
+def test_revisions_learned_from_earlier_vintages_correct_the_newest_week():
+    dates = pd.date_range("2022-06-04", periods=30, freq="7D")
+    rows = []
+    for loc in ["01", "02", "04"]:
+        final = 100.0 + 10 * np.arange(30)
+        for v, as_of in enumerate(dates + pd.Timedelta(days=4)):
+            for i in range(v + 1):  # vintage v knows weeks 0..v; its newest week is reported at 60%
+                rows.append((dates[i], loc, final[i] * (0.6 if i == v else 1.0), as_of))
+    target = pd.DataFrame(rows, columns=["date", "location", "value", "as_of"])
+    ref = dates[25] + pd.Timedelta(days=7)
+    f = revisions.learn(target, ref)
+    assert f[0] == pytest.approx(1 / 0.6, rel=0.02) and f[1] == pytest.approx(1.0)
+    corrected = build_panel(target, ref, latency=0)
+    raw = build_panel(target, ref, latency=0, correct_revisions=False)
+    last = dates[25]
+    assert raw.y.loc[last, "01"] == pytest.approx(0.6 * 350)
+    assert corrected.y.loc[last, "01"] == pytest.approx(350, rel=0.02)
+    assert corrected.y.loc[dates[24], "01"] == raw.y.loc[dates[24], "01"]
+    assert revisions.learn(target.drop(columns="as_of"), ref) == {}
+
+
+def test_season_week_and_ilinet_publication_rule():
+    assert season_week(pd.to_datetime(["2022-08-01", "2023-01-07", "2023-07-31"])).tolist() == [0, 22, 52]
+    ili = ili_states()
+    pub = published_by(ili, REF)
+    assert pub["date"].max() == REF - pd.Timedelta(days=7)
+
+
+def test_progress_bar_is_quiet_off_a_terminal(capsys):
+    assert list(progress(iter(range(3)), total=3, desc="backtest")) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
