@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings, get_settings
-from alerts.regions import region_name
+from affectwatch.regions import region_name
 
 TEMPLATES = Path(__file__).parent / "templates"
 AFFECT_SIGNALS_PREFIX = "affect"

@@ -76,7 +76,7 @@ def weekly_levels(data: pd.DataFrame, rule) -> pd.DataFrame:
 
 def season_of(period_end: pd.Series) -> pd.Series:
     """Season start year: MMWR week 40 of year y .. week 39 of y+1 belong to season y."""
-    from ingest import mmwr
+    from affectwatch import mmwr
 
     yw = [mmwr.mmwr_week(d) for d in pd.to_datetime(period_end).dt.date]
     return pd.Series([y if w >= 40 else y - 1 for y, w in yw], index=period_end.index)

@@ -7,25 +7,18 @@ a forecaster on reference date ``R`` (a Saturday) knows ILINet weeks ending on o
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from affectwatch import mmwr
 from affectwatch.settings import REPO_ROOT
 
 DATA = REPO_ROOT / "data"
 ILI_CSV = DATA / "ili" / "ILINet_states_2010w40-2023w39.csv"
 PUBLICATION_LAG_DAYS = 7  # ILINet for the week ending D is public by D + 7 days
 SEASON_START_MONTH = 8  # a season runs August .. July (MMWR week ~31 .. ~30); flu activity Oct .. May
-
-
-def mmwr_week_end(year: int, week: int) -> date:
-    """Saturday ending MMWR week ``week`` of ``year`` (week 1 holds at least four days of January)."""
-    jan4 = date(year, 1, 4)
-    start = jan4 - timedelta(days=(jan4.weekday() + 1) % 7)  # Sunday on or before 4 January
-    return start + timedelta(days=7 * (week - 1) + 6)
 
 
 def season_start_year(dates) -> np.ndarray:
@@ -61,7 +54,7 @@ def _ili_states() -> pd.DataFrame:
     fips = dict(zip(locs["location_name"], locs["location"]))
     ili["location"] = ili["REGION"].map(fips)
     ili = ili.dropna(subset=["location", "ILITOTAL"])
-    ili["date"] = pd.to_datetime([mmwr_week_end(int(y), int(w)) for y, w in zip(ili["YEAR"], ili["WEEK"])])
+    ili["date"] = pd.to_datetime([mmwr.week_end(int(y), int(w)) for y, w in zip(ili["YEAR"], ili["WEEK"])])
     return ili.rename(columns={"ILITOTAL": "value"})[["location", "date", "value"]].reset_index(drop=True)
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
+from affectwatch import regions
 from affectwatch.privacy import Suppression
 from affectwatch.settings import REPO_ROOT
 
@@ -170,18 +171,7 @@ def geography_of(region_id: str) -> str:
     return "other"
 
 
-def region_name(region_id: str) -> str:
-    geo = geography_of(region_id)
-    if geo in GEO_FILES:
-        feat = boundaries(geo).get(region_id)
-        if feat:
-            if geo == "county":
-                state = boundaries("state").get(region_id[:2])
-                return f"{feat['name']}, {state['name']}" if state else feat["name"]
-            return feat["name"]
-    if region_id == "US":
-        return "United States"
-    return region_id
+region_name = regions.region_name  # the one region-name helper (affectwatch.regions)
 
 
 # ---------------------------------------------------------------------------------------------

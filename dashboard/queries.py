@@ -16,6 +16,7 @@ import re
 import duckdb
 import pandas as pd
 
+from affectwatch import mmwr
 from analyst import affect_cells
 
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -24,9 +25,7 @@ _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WEEK = "({d} - cast(dayofweek({d}) as integer))"
 
 
-def week_start(day: dt.date) -> dt.date:
-    """The Sunday that starts the MMWR week containing ``day``."""
-    return day - dt.timedelta(days=(day.weekday() + 1) % 7)
+week_start = mmwr.sunday_of  # the Sunday that starts the MMWR week containing a day
 
 
 def run(con: duckdb.DuckDBPyConnection, alias: str, sql: str, params: list | tuple = ()) -> pd.DataFrame:

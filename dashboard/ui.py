@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from affectwatch import regions
 from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings
-from dashboard import data, maps
+from dashboard import data
 from dashboard.auth import User
 
 _CTX = "_aw_ctx"
@@ -99,9 +100,7 @@ def table_alternative(df: pd.DataFrame, label: str, **kw) -> None:
         st.dataframe(df, hide_index=True, width="stretch", **kw)
 
 
-def region_label(region_id: str) -> str:
-    name = maps.region_name(region_id)
-    return f"{name} ({region_id})" if name != region_id else region_id
+region_label = regions.region_label  # the one region-name helper (affectwatch.regions)
 
 
 def suppression_label(code) -> str:

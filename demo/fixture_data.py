@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from affectwatch import mmwr
 from affectwatch.logs import get_logger
 from affectwatch.settings import REPO_ROOT, Settings, get_settings
 
@@ -66,13 +67,6 @@ FLU_FILE = "target-hospital-admissions.csv"
 ILI_FILE = "ILINet_states_2010w40-2023w39.csv"
 
 
-def mmwr_week_start(year: int, week: int) -> date:
-    """Sunday that starts MMWR week ``week`` of ``year`` (week 1 contains January 4)."""
-    jan4 = date(year, 1, 4)
-    week1 = jan4 - timedelta(days=(jan4.weekday() + 1) % 7)
-    return week1 + timedelta(weeks=week - 1)
-
-
 def _ts(d: date, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(d.year, d.month, d.day, hour, minute, tzinfo=UTC)
 
@@ -98,7 +92,7 @@ def ili_visits() -> pd.DataFrame:
     df = pd.read_csv(DATA / "ili" / ILI_FILE, skiprows=1, na_values=["X"])
     df = df[(df["REGION TYPE"] == "States") & df["REGION"].isin(list(STATES.values()))]
     df = df.dropna(subset=["ILITOTAL", "TOTAL PATIENTS"])
-    starts = [mmwr_week_start(int(y), int(w)) for y, w in zip(df["YEAR"], df["WEEK"])]
+    starts = [mmwr.week_start(int(y), int(w)) for y, w in zip(df["YEAR"], df["WEEK"])]
     by_name = {v: k for k, v in STATES.items()}
     out = pd.DataFrame({
         "region_id": df["REGION"].map(by_name).to_numpy(),
@@ -229,7 +223,10 @@ def _device_windows(rng, region: str, d_i: int, site: str, days: pd.DatetimeInde
 
 
 def _few_observation_windows() -> pd.DataFrame:
-    """County 04013: three devices, one window each, 3 scored observations (+ 9 abstained) each: 9 < k_min."""
+    """County 04013: three devices, one window each, 3 scored observations (+ 9 abstained) each: 9 < k_min.
+
+    Windows below today's k_min are rejected at ingest; these stand for windows written while the
+    deployment ran with a lower k_min (a setting later raised), the one way a cell falls below k_min."""
     rows = []
     for i in range(3):
         start = _ts(FEW_OBSERVATIONS_WEEK + timedelta(days=1 + 2 * i), 10)  # Mon, Wed, Fri

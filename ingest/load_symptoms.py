@@ -54,7 +54,7 @@ import pandas as pd
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import REPO_ROOT, Settings, get_settings
-from ingest import mmwr
+from affectwatch import mmwr
 from ingest.contracts import REGION_RE
 
 log = get_logger(__name__)

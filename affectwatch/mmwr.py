@@ -1,4 +1,4 @@
-"""MMWR (CDC epidemiological) weeks: Sunday..Saturday; week 1 is the first week of the year with
+"""MMWR (CDC epidemiological) weeks, the one week definition of the product: Sunday..Saturday; week 1 is the first week of the year with
 at least four days in that calendar year, i.e. the week containing 4 January."""
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def week_end(year: int, week: int) -> date:
 
 def week_start(year: int, week: int) -> date:
     return week_end(year, week) - timedelta(days=6)
+
+
+def sunday_of(day: date) -> date:
+    """The Sunday that starts the MMWR week containing ``day``."""
+    return day - timedelta(days=(day.weekday() + 1) % 7)
 
 
 def mmwr_week(day: date) -> tuple[int, int]:
