@@ -39,7 +39,7 @@ def _week(con, alias: str, week: dt.date, indicator: str) -> pd.DataFrame:
 
 
 def _install(con) -> None:
-    from affectwatch.views import install_views
+    from analyst.views import install_views
 
     if not con.execute("select 1 from duckdb_databases() where database_name = 'analyst'").fetchall():
         install_views(con)

@@ -199,41 +199,36 @@ left join survey_affect s
 
 
 def _write(con, df: pd.DataFrame, bad: list[_Bad], origin: str, loaded_at: datetime) -> tuple[int, int, int]:
+    """Write one load inside the caller's transaction (``affectwatch.warehouse.transaction``)."""
     con.register("_sa_candidates", df.drop(columns=["_line"]))
     try:
-        con.execute("begin")
-        try:
-            cand = con.execute(_NEW_ROWS_SQL).df() if len(df) else df.assign(stored_value=[], has_prior=[])
-            stored = cand["stored_value"].notna()
-            conflict = stored & ((cand["stored_value"] - cand["value"]).abs() > 1e-9)
-            lines = dict(zip(zip(df["region_id"], df["date"], df["indicator"], df["issue"]), df["_line"]))
-            for r in cand[conflict].itertuples(index=False):
-                line = lines.get((r.region_id, r.date, r.indicator, r.issue), 0)
-                bad.append(_Bad(line, f"{r.region_id},{r.date},{r.indicator},{r.value},{r.issue}".encode(), "conflicting_revision",
-                                f"line {line}: issue {r.issue} of {r.region_id} {r.date} {r.indicator} is stored as "
-                                f"{r.stored_value}, the file says {r.value}", r.region_id))
-            new = cand[~stored].drop(columns=["stored_value"])
-            if len(new):
-                con.register("_sa_new", new)
-                con.execute(
-                    """insert into survey_affect (region_id, date, indicator, source, modality, value, stderr, sample_size,
-                           issue, origin, loaded_at)
-                       select region_id, date, indicator, source, ?, value, stderr, sample_size, issue, ?, ? from _sa_new""",
-                    [MODALITY, origin, loaded_at])
-            if bad:
-                dead = pd.DataFrame({"message_key": [b.key.encode() if b.key else None for b in bad],
-                                     "raw": [b.raw for b in bad], "reason": [b.reason for b in bad],
-                                     "detail": [b.detail for b in bad]})
-                con.register("_sa_dead", dead)
-                con.execute(
-                    """insert into dead_letters (topic, kafka_partition, kafka_offset, message_key, raw, reason, detail,
-                           produced_at, received_at)
-                       select ?, null, null, message_key, raw, reason, detail, null, ? from _sa_dead""",
-                    [origin, loaded_at])
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+        cand = con.execute(_NEW_ROWS_SQL).df() if len(df) else df.assign(stored_value=[], has_prior=[])
+        stored = cand["stored_value"].notna()
+        conflict = stored & ((cand["stored_value"] - cand["value"]).abs() > 1e-9)
+        lines = dict(zip(zip(df["region_id"], df["date"], df["indicator"], df["issue"]), df["_line"]))
+        for r in cand[conflict].itertuples(index=False):
+            line = lines.get((r.region_id, r.date, r.indicator, r.issue), 0)
+            bad.append(_Bad(line, f"{r.region_id},{r.date},{r.indicator},{r.value},{r.issue}".encode(), "conflicting_revision",
+                            f"line {line}: issue {r.issue} of {r.region_id} {r.date} {r.indicator} is stored as "
+                            f"{r.stored_value}, the file says {r.value}", r.region_id))
+        new = cand[~stored].drop(columns=["stored_value"])
+        if len(new):
+            con.register("_sa_new", new)
+            con.execute(
+                """insert into survey_affect (region_id, date, indicator, source, modality, value, stderr, sample_size,
+                       issue, origin, loaded_at)
+                   select region_id, date, indicator, source, ?, value, stderr, sample_size, issue, ?, ? from _sa_new""",
+                [MODALITY, origin, loaded_at])
+        if bad:
+            dead = pd.DataFrame({"message_key": [b.key.encode() if b.key else None for b in bad],
+                                 "raw": [b.raw for b in bad], "reason": [b.reason for b in bad],
+                                 "detail": [b.detail for b in bad]})
+            con.register("_sa_dead", dead)
+            con.execute(
+                """insert into dead_letters (topic, kafka_partition, kafka_offset, message_key, raw, reason, detail,
+                       produced_at, received_at)
+                   select ?, null, null, message_key, raw, reason, detail, null, ? from _sa_dead""",
+                [origin, loaded_at])
     finally:
         for name in ("_sa_candidates", "_sa_new", "_sa_dead"):
             try:
@@ -245,7 +240,7 @@ def _write(con, df: pd.DataFrame, bad: list[_Bad], origin: str, loaded_at: datet
 
 def load_file(path: str | Path, settings: Settings | None = None, fmt: str = "covidcast", *, con=None) -> AffectLoadResult:
     """Load one survey-affect file into ``survey_affect``; invalid rows go to ``dead_letters``. One transaction."""
-    from affectwatch.warehouse import _retry, connect, migrate
+    from affectwatch.warehouse import connect, migrate, transaction
 
     path = Path(path)
     df, bad, skipped = parse_file(path, fmt)
@@ -260,7 +255,7 @@ def load_file(path: str | Path, settings: Settings | None = None, fmt: str = "co
             errs = list(bad)  # a retried transaction must not count conflicts twice
             return (*_write(con, df, errs, origin, loaded_at), errs)
 
-        written, revisions, unchanged, errs = _retry(attempt)
+        written, revisions, unchanged, errs = transaction(con, attempt, what="survey affect load")
     finally:
         if own:
             con.close()

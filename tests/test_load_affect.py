@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from affectwatch.privacy import Suppression
 from affectwatch.settings import Settings
+from tests.conftest import emptied
 from analytics import survey_affect
 from ingest.load_affect import AffectFileError, load_file, parse_file
 
@@ -26,28 +27,14 @@ def _covidcast(path: Path, rows: list[str], gz: bool = False) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def _module_warehouse(tmp_path_factory):
-    from affectwatch.warehouse import connect, migrate
-
-    s = Settings(data_dir=tmp_path_factory.mktemp("affect") / "var")
-    con = connect(s)
-    migrate(con)
-    yield s, con
-    con.close()
+@pytest.fixture
+def settings(module_warehouse) -> Settings:
+    return module_warehouse[0]
 
 
 @pytest.fixture
-def settings(_module_warehouse) -> Settings:
-    return _module_warehouse[0]
-
-
-@pytest.fixture
-def warehouse(_module_warehouse):
-    con = _module_warehouse[1]
-    con.execute("delete from survey_affect")
-    con.execute("delete from dead_letters")
-    return con
+def warehouse(module_warehouse):
+    return emptied(module_warehouse[1], 'survey_affect', 'dead_letters')
 
 
 def test_bad_rows_go_to_dead_letters_with_named_reasons(warehouse, settings, tmp_path):
@@ -97,7 +84,7 @@ def test_revisions_by_issue_are_kept_and_reloads_are_idempotent(warehouse, setti
 
 
 def test_as_of_never_uses_a_value_issued_after_the_reference_date(warehouse, settings, tmp_path):
-    from affectwatch.views import install_views
+    from analyst.views import install_views
 
     f = _covidcast(tmp_path / "asof.csv", [
         "ca,smoothed_wdepressed_7d,2021-06-01,2021-06-06,5,12.0,0.4,3000,state,fb-survey",
@@ -124,7 +111,7 @@ def test_as_of_never_uses_a_value_issued_after_the_reference_date(warehouse, set
 
 
 def test_cells_below_the_minimum_sample_size_are_suppressed(warehouse, settings, tmp_path):
-    from affectwatch.views import install_views
+    from analyst.views import install_views
 
     assert settings.privacy.min_survey_sample_size == 100
     f = _covidcast(tmp_path / "small.csv", [

@@ -8,35 +8,21 @@ import pytest
 from typer.testing import CliRunner
 
 from affectwatch.settings import Settings
+from tests.conftest import emptied
 from affectwatch import mmwr
 from ingest.load_symptoms import SHARE_SCALE, SymptomFileError, load_file
 
 HERE = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="module")
-def _module_warehouse(tmp_path_factory):
-    """One migrated warehouse for the module (a fresh one per test costs ~2 s); tests empty the tables."""
-    from affectwatch.warehouse import connect, migrate
-
-    s = Settings(data_dir=tmp_path_factory.mktemp("symptoms") / "var")
-    con = connect(s)
-    migrate(con)
-    yield s, con
-    con.close()
+@pytest.fixture
+def settings(module_warehouse) -> Settings:
+    return module_warehouse[0]
 
 
 @pytest.fixture
-def settings(_module_warehouse) -> Settings:
-    return _module_warehouse[0]
-
-
-@pytest.fixture
-def warehouse(_module_warehouse):
-    con = _module_warehouse[1]
-    con.execute("delete from symptom_reports")
-    con.execute("delete from dead_letters")
-    return con
+def warehouse(module_warehouse):
+    return emptied(module_warehouse[1], 'symptom_reports', 'dead_letters')
 
 
 def _rows(con, where: str = "true", params=()):
