@@ -95,6 +95,12 @@ def _wait_positioned(env: IngestEnv, proc, procs, what: str) -> None:
         time.sleep(0.5)
 
 
+def _revocations(proc) -> int:
+    from pathlib import Path
+
+    return Path(proc.log_path).read_text(errors="replace").count('"partitions revoked"')
+
+
 def _committed_now(env: IngestEnv) -> dict[int, int]:
     while True:
         try:
@@ -142,7 +148,11 @@ def test_group_survives_kill_join_and_broker_restart(kafka_broker, topic_factory
         workers[0].send_signal(signal.SIGKILL)  # it owns partitions: they wait for the session timeout
         workers[0].wait(timeout=30)
         live = workers[1:]
+        revocations = [_revocations(w) for w in live]
         figures["kill"] = _wait_all_progress(env, live, "kill -9 of one worker")
+        # incremental rebalancing: the survivors only gain the dead worker's partitions, they never
+        # stop consuming their own (the eager assignors revoked every member's partitions here)
+        assert [_revocations(w) for w in live] == revocations, "a surviving worker had partitions revoked"
 
         live.append(env.start("--max-batch", "500", log_name="w3"))
         _wait_positioned(env, live[-1], live, "a fourth worker joining")
