@@ -207,7 +207,7 @@ def _await_assignment(worker: subprocess.Popen, log_path: Path, timeout: float =
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError(f"the e2e worker exited {worker.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
-        if '"partitions assigned"' in log_path.read_text(errors="replace"):
+        if '"partitions positioned"' in log_path.read_text(errors="replace"):
             return
         time.sleep(0.2)
     raise RuntimeError(f"the e2e worker owned no partitions after {timeout:.0f} s")

@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from kafka import ConsumerRebalanceListener
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.errors import IllegalStateError
 from kafka.structs import TopicPartition
 
 from affectwatch.logs import get_logger
@@ -35,10 +37,8 @@ logging.getLogger("kafka").setLevel(logging.WARNING)
 
 SIMULATED_HEADER = ("aw-simulated", b"1")
 PROGRESS_EVERY_S = 5.0
-# A member with no partitions for this long is treated as stuck and re-joins with a fresh consumer:
-# kafka-python 3.0.12 sometimes ends a rejoin that follows an assignment with an empty assignment (or
-# never finishes it) and does not recover by itself. Legitimate rebalances here end within seconds; with
-# more workers than partitions an idle member is legitimate and simply re-joins every EMPTY_ASSIGNMENT_S.
+# Safety net only (see _watch_group): a member with no partitions for this long re-joins with a fresh
+# consumer. With more workers than partitions an idle member is legitimate and re-joins every EMPTY_ASSIGNMENT_S.
 EMPTY_ASSIGNMENT_S = 30.0
 BROKER_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waiting for a broker that is not up (yet)
 
@@ -87,7 +87,12 @@ def consumer_config(settings: Settings, max_batch: int, *, group_id: str | None 
         fetch_max_wait_ms=100,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=2_000,
-        max_poll_interval_ms=45_000,  # also the rebalance timeout; an empty assignment for EMPTY_ASSIGNMENT_S re-joins
+        max_poll_interval_ms=60_000,  # also the rebalance timeout; positioning after a rebalance may take a while
+        # Incremental (KIP-429) rebalances: a member keeps its partitions through every rejoin and only the
+        # partitions that move are revoked. kafka-python 3.0.12 rejoins right after many assignments (the
+        # leader's metadata snapshot from before the join differs from the next metadata response); with the
+        # default eager assignors each such rejoin revoked every partition of every member (see README).
+        partition_assignment_strategy=(CooperativeStickyAssignor,),
         receive_buffer_bytes=4 * 1024 * 1024,
         metadata_max_age_ms=30_000,
     )
@@ -140,7 +145,9 @@ class IngestWorker:
         self._lag: dict[str, int] = {}
         self._closing = False
         self.consumer = None
-        self._owned: set = set()  # partitions handed to us by the last on_assigned, cleared by on_revoked
+        self._owned: frozenset = frozenset()  # partitions we own (rebalance deltas applied, kafka IO thread)
+        self._to_position: set = set()  # added partitions, paused until seeked to the warehouse offsets
+        self._rebalance_lock = threading.Lock()
         self.con = None
         self._dlq = None
         self.metrics_port = metrics_port
@@ -240,19 +247,20 @@ class IngestWorker:
         if attempt:
             log.info("Kafka broker reachable", attempts=attempt)
         self._await_metadata()
+        with self._rebalance_lock:
+            self._owned = frozenset()
+            self._to_position = set()
         self.consumer.subscribe([self.affect_topic, self.symptom_topic], listener=_Rebalance(self))
-        self._owned = set()
         self._unstable_since: float | None = None
 
     def _watch_group(self) -> None:
-        """Replace the consumer if its group membership stays unsettled too long.
+        """Safety net: replace the consumer if its group membership stays unsettled too long.
 
-        kafka-python occasionally never completes a rejoin that follows a metadata change right after
-        an assignment (seen with 3.0.12: assigned, revoked 5 ms later, then no assignment for minutes,
-        while ``assignment()`` may still list the revoked partitions). So the worker trusts its own
-        rebalance callbacks: no partitions since the last revocation, or none in ``assignment()``.
-        A legitimate rebalance ends within the rebalance timeout, so a longer wait means it is stuck;
-        a fresh consumer is safe because the positions come from the warehouse.
+        With eager rebalances kafka-python 3.0.12 was seen to end a rejoin that followed an assignment
+        with no partitions for minutes (assigned, revoked 5 ms later, then nothing). Cooperative
+        rebalances and a listener that never blocks the client's IO thread remove the causes; this
+        watch stays for anything else. It trusts the worker's own rebalance callbacks (no partitions
+        owned) and ``assignment()``. A fresh consumer is safe because positions come from the warehouse.
         """
         state = getattr(getattr(self.consumer, "_coordinator", None), "state", None)
         if self._owned and self.consumer.assignment():
@@ -315,6 +323,7 @@ class IngestWorker:
                     log.warning("kafka poll failed; retrying", error=_error_text(exc))
                     self._stop.wait(1.0)
                 continue
+            self._position_added()
             if records:
                 self._validator.refresh()  # "now" for the future-window rule, once per poll
             for tp, msgs in records.items():
@@ -553,32 +562,64 @@ class IngestWorker:
             log.debug("status file not written", error=str(exc)[:200])
 
     # -- rebalance -------------------------------------------------------------------------
+    # kafka-python calls the listener on its IO thread, which also sends the heartbeats: a listener that
+    # waits for the warehouse (a batch commit, the offsets query) stalls the heartbeats and, past the
+    # session timeout, gets the member expelled. So the callbacks only record the delta (cooperative:
+    # ``revoked``/``added`` are just the partitions that move) and pause added partitions; the main loop
+    # positions them (``_position_added``). Records of a revoked partition still pending here are
+    # written normally: the sink's fence drops whatever the partition's new owner has committed.
     def on_revoked(self, revoked) -> None:
         if self._closing:
             return
-        self._owned = set()
+        with self._rebalance_lock:
+            self._owned = self._owned - set(revoked)
+            self._to_position -= set(revoked)
+        log.info("partitions revoked", partitions=_names(revoked))
+
+    def on_assigned(self, added) -> None:
+        self.consumer.pause(*added)  # no fetch before the main loop has seeked it to the warehouse offset
+        with self._rebalance_lock:
+            self._owned = self._owned | set(added)
+            self._to_position |= set(added)
+        # a (re)added partition is resumed: a still-unreadable one is parked again on its first fetch
+        self._stuck = {k: v for k, v in self._stuck.items()
+                       if TopicPartition(*k) in self._owned and TopicPartition(*k) not in added}
+        log.info("partitions assigned", partitions=_names(added), owned=len(self._owned))
+
+    def _position_added(self) -> None:
+        """Seek the partitions added by the last rebalance to the offsets stored in the warehouse
+        (else the earliest offset), then resume them. Main thread; heartbeats go on meanwhile."""
+        with self._rebalance_lock:
+            todo, self._to_position = self._to_position, set()
+        if not todo:
+            return
+        # records of these partitions still pending from an earlier ownership are committed first, so a
+        # batch never holds one offset twice; then the writer is idle and the connection is free
         self._flush()
         self._drain()
-        log.info("partitions revoked", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
-
-    def on_assigned(self, assigned) -> None:
-        self._owned = set(assigned)
-        # a new assignment resumes every partition: a still-unreadable one is parked again on its first fetch
-        self._stuck = {k: v for k, v in self._stuck.items() if TopicPartition(*k) in self._owned}
-        self._drain()
-        # the writer thread is idle after _drain(), so the connection is free
-        stored = stored_offsets(self.con, self.group, sorted({tp.topic for tp in assigned}))
-        fresh = []
-        for tp in assigned:
+        stored = stored_offsets(self.con, self.group, sorted({tp.topic for tp in todo}))
+        positioned, fresh = set(), 0
+        for tp in todo:
             off = stored.get((tp.topic, tp.partition))
-            if off is None:
-                fresh.append(tp)
-            else:
-                self.consumer.seek(tp, off)
-        if fresh:
-            self.consumer.seek_to_beginning(*fresh)
-        log.info("partitions assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned),
-                 from_warehouse={f"{t}[{p}]": o for (t, p), o in stored.items()}, from_earliest=len(fresh))
+            try:
+                if off is None:
+                    self.consumer.seek_to_beginning(tp)
+                    fresh += 1
+                else:
+                    self.consumer.seek(tp, off)
+            except (ValueError, IllegalStateError):  # revoked meanwhile: nothing to position
+                continue
+            positioned.add(tp)
+        if positioned:
+            self.consumer.resume(*positioned)
+        todo = positioned
+        log.info("partitions positioned", partitions=_names(todo),
+                 from_warehouse={f"{t}[{p}]": o for (t, p), o in stored.items() if TopicPartition(t, p) in todo},
+                 from_earliest=fresh)
+
+
+def _names(tps) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)
 
 
 def _error_text(exc: BaseException) -> str:
