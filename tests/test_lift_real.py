@@ -42,8 +42,8 @@ def test_target_reader_turns_rates_into_counts_and_keeps_issues():
 @pytest.mark.slow
 def test_negative_controls_show_no_lift_on_real_data(tmp_path):
     """A few states, weekly COVID-19 admissions: the permuted-state and shifted controls are not informative."""
-    cfg = lift_real.LiftRealConfig(targets=("covid",), freqs=("W",), states=("06", "36", "48", "12"),
-                                   variants=("affect", "permuted_state", "shifted"), n_boot=500, n_jobs=2)
+    cfg = lift_real.LiftRealConfig(targets=("covid",), freqs=("W",), states=("06", "48"),
+                                   variants=("affect", "permuted_state", "shifted"), n_boot=300, n_jobs=2)
     table = lift_real.run(TARGET_FILES, AFFECT_FILES, cfg, tmp_path)
     overall = table[table["location"] == "overall"].set_index("variant")
     assert set(overall.index) == {"affect", "permuted_state", "shifted"}
