@@ -59,7 +59,12 @@ def test_demo_fills_the_warehouse_through_kafka(demo_run):
         "select count(*), bool_and(simulated), string_agg(distinct region_id, ',' order by region_id) from affect_windows"
     ).fetchone()
     assert windows > 1000 and simulated is True
-    assert regions == ",".join(sorted(REGIONS.split(",")))
+    regions = set(regions.split(","))
+    assert {r for r in regions if len(r) == 2} == set(REGIONS.split(","))
+    # the county map and the H3 view have data too: the counties and H3 cells of CT, MA and RI
+    counties = {r for r in regions if len(r) == 5 and r.isdigit()}
+    assert counties and {c[:2] for c in counties} == {"09", "25", "44"}
+    assert any(len(r) == 15 for r in regions)  # H3 cell ids
     syndromes = {r[0] for r in con.execute("select distinct syndrome from symptom_reports").fetchall()}
     assert {"flu_admissions", "ili", "ed_flu_share"} <= syndromes
     # the admissions came through Kafka (the simulator emits the real series), the rest from files
