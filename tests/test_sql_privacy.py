@@ -109,7 +109,7 @@ def _published_cells(settings: Settings, publication: int) -> dict:
     session = open_session(settings, snapshot=publication)
     try:
         rows = session.run("select region_id, day, n_devices, n_scored, suppression, valence_mean from affect_region_day "
-                           "where n_observations > 0")[1]
+                           "where n_scored > 0")[1]
     finally:
         session.con.close()
     return {(r[0], r[1]): r[2:] for r in rows}
