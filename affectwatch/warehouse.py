@@ -10,7 +10,6 @@ import fcntl
 import os
 import random
 import re
-import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,18 +58,6 @@ def _load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
         con.execute(f"CREATE OR REPLACE SECRET affectwatch_s3 ({', '.join(parts)})")
 
 
-def _prepare_sqlite_catalog(path: Path) -> None:
-    """Create the SQLite catalog file in WAL mode (once) so readers do not wait behind commits."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30)
-    try:
-        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode.lower() != "wal":
-            db.execute("PRAGMA journal_mode=WAL")
-    finally:
-        db.close()
-
-
 def connect(
     settings: Settings | None = None,
     *,
@@ -95,7 +82,7 @@ def connect(
     catalog = s.catalog
     _load_extensions(con, s)
     if catalog.startswith("sqlite:"):
-        _prepare_sqlite_catalog(Path(catalog.removeprefix("sqlite:")))
+        Path(catalog.removeprefix("sqlite:")).parent.mkdir(parents=True, exist_ok=True)
     if not s.data_path.startswith(("s3://", "gs://", "az://", "abfss://", "http")):
         Path(s.data_path).mkdir(parents=True, exist_ok=True)
     opts = [f"DATA_PATH '{_quote(s.data_path)}'"]
@@ -107,8 +94,15 @@ def connect(
         opts.append(f"SNAPSHOT_TIME '{_quote(str(as_of))}'")
     if read_only or snapshot is not None or as_of is not None:
         opts.append("READ_ONLY")
-    elif s.warehouse.data_inlining_row_limit >= 0:
-        opts.append(f"DATA_INLINING_ROW_LIMIT {int(s.warehouse.data_inlining_row_limit)}")
+    else:
+        if catalog.startswith("sqlite:"):
+            # WAL so readers never wait behind a commit. Set through DuckLake's own SQLite, never with
+            # Python's sqlite3: a second SQLite library in the same process that opens and closes the
+            # catalog drops the POSIX locks DuckDB's SQLite holds on it (locks are per process), and
+            # concurrent readers and writers then fail with "disk I/O error".
+            opts.append("META_JOURNAL_MODE 'WAL'")
+        if s.warehouse.data_inlining_row_limit >= 0:
+            opts.append(f"DATA_INLINING_ROW_LIMIT {int(s.warehouse.data_inlining_row_limit)}")
     alias = s.warehouse.alias
     retry(lambda: con.execute(f"ATTACH 'ducklake:{_quote(catalog)}' AS {alias} ({', '.join(opts)})"),
           what="attach warehouse")

@@ -31,6 +31,52 @@ def test_read_only_connection_cannot_write(settings):
         ro.execute("insert into dead_letters (reason, received_at) values ('x', now())")
 
 
+def test_readers_and_a_writer_in_one_process_never_see_io_errors(settings):
+    """A dashboard, a scheduler or an in-process worker opens read-only sessions while another thread
+    commits. Opening the catalog with a second SQLite library (Python's sqlite3) in the same process
+    used to drop DuckDB's locks on it: readers and the writer failed with "disk I/O error" within
+    seconds (4 errors in 5 s here; the writer died)."""
+    import threading
+    import time
+
+    con = connect(settings)
+    migrate(con)
+    con.close()
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def write():
+        w = connect(settings)
+        try:
+            while not stop.is_set():
+                w.execute("insert into dead_letters (reason, received_at) values ('x', now())")
+        except Exception as e:  # noqa: BLE001 - any failure is the finding
+            errors.append(f"writer: {e}")
+        finally:
+            w.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 6
+    reads = 0
+    try:
+        while time.monotonic() < deadline and not errors:
+            try:
+                ro = connect(settings, read_only=True)
+                ro.execute("select count(*) from dead_letters").fetchall()
+                ro.close()
+                reads += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"reader: {e}")
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert errors == []
+    assert reads > 0
+    with connect(settings, read_only=True) as ro:
+        assert ro.execute("select count(*) from dead_letters").fetchone()[0] > 0
+
+
 # -- contention: retry with jittered backoff, bounded by time -------------------------------------------
 def test_backoff_is_jittered_exponential_and_capped():
     import random
