@@ -574,7 +574,7 @@ class IngestWorker:
         with self._rebalance_lock:
             self._owned = self._owned - set(revoked)
             self._to_position -= set(revoked)
-        log.info("partitions revoked", partitions=_names(revoked))
+        log.info("partitions revoked", partitions=_names(revoked), owned=len(self._owned))
 
     def on_assigned(self, added) -> None:
         self.consumer.pause(*added)  # no fetch before the main loop has seeked it to the warehouse offset

@@ -64,19 +64,32 @@ def _log_events(proc) -> list[dict]:
     return out
 
 
+def _owns_partitions(proc) -> bool:
+    """The worker's latest assignment (its log) includes at least one partition."""
+    moves = [e for e in _log_events(proc) if e.get("event") in ("partitions assigned", "partitions revoked")]
+    return bool(moves) and moves[-1].get("owned", 0) > 0
+
+
 @BOTH
 @pytest.mark.timeout(1500)
 def test_two_workers_in_one_group_share_the_catalog_without_dying(ingest_env, kafka_producer):
     n = 5_000
-    send_json(kafka_producer, ingest_env.affect_topic, window_dicts(n, devices=600, device_prefix="pair", seed=5))
     # small batches: many commits from both workers race for the same catalog
     procs = [ingest_env.start("--max-batch", "150", "--instance-id", f"pair-{i}", log_name=f"pair{i}")
              for i in range(2)]
+    # both must own partitions before the data arrive; otherwise on a fast machine the first worker
+    # drains everything before the second one has even joined, and nothing is shared
+    deadline = time.monotonic() + 300
+    while not all(_owns_partitions(p) for p in procs):
+        assert time.monotonic() < deadline, "both workers should own partitions: " + \
+            " || ".join(ingest_env.log_tail(p) for p in procs)
+        for p in procs:
+            assert p.poll() is None, f"a worker died (exit {p.returncode}): {ingest_env.log_tail(p, 30)}"
+        time.sleep(0.5)
+    send_json(kafka_producer, ingest_env.affect_topic, window_dicts(n, devices=600, device_prefix="pair", seed=5))
     _wait_rows(ingest_env, procs, n, timeout=900)  # generous: a shared 2-core machine can be at load 50
     _stop(ingest_env, procs)
     _exactly_once(ingest_env, n)
-    assert all(any(e.get("event") == "partitions assigned" for e in _log_events(p)) for p in procs), \
-        "both workers should have owned partitions (the catalog was shared by two writers)"
 
 
 LOCKER = r"""
