@@ -9,9 +9,12 @@
   devices, scored observations and the suppression code, exactly as the analyst marts publish
   them (whole cells only, never a partial period). A suppressed cell has NULL features, never 0.
 * Model versions: an on-device model update can shift scores (e.g. +0.08 arousal). Each non-
-  reference version's shift is estimated on published cells (cells led by that version minus
-  cells led by the reference version, in regions that have both) and subtracted, so a version
-  change alone does not move the features much.
+  reference version's shift is estimated like with like: on the hour cells of the same cell model
+  (split by model version), in the region-hours where both versions have a published cell (the
+  rollout overlap). Each day or week cell then loses its versions' shifts in proportion to their
+  scored observations, so a version change alone does not move the features. Without an overlap
+  the shift cannot be told apart from a real change, so nothing is subtracted (and a warning says
+  so): comparing cells before and after a rollout would remove real seasonal change.
 Days are UTC calendar days of ``window_start``; weeks are MMWR weeks (Sunday..Saturday), dated by
 their Saturday.
 """
@@ -81,24 +84,42 @@ def symptom_series(con: duckdb.DuckDBPyConnection, syndrome: str, freq: str = "W
     return weekly.sort_values(["location", "date"]).reset_index(drop=True)
 
 
-def _version_shifts(cells: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Per model version, the mean feature shift against the version leading most cells, estimated on
-    published cells of regions where both lead some cells."""
-    counts = cells.groupby("model_version")["n_observations"].sum()
+def _version_shifts(hours: pd.DataFrame, features: list[str]) -> dict[str, dict[str, float]]:
+    """Per model version, its mean feature shift against the version with most scored observations,
+    from region-hours where both have a published hour cell (``hours``: hour cells, all codes)."""
+    counts = hours.groupby("model_part")["n_scored"].sum()
     ref = counts.idxmax()
-    rows = []
-    for v in counts.index:
-        shift = {f: 0.0 for f in features}
-        if v != ref:
-            both = set(cells.loc[cells.model_version == v, "location"]) & set(cells.loc[cells.model_version == ref, "location"])
-            a = cells[(cells.model_version == v) & cells.location.isin(both)].groupby("location")[features].mean()
-            b = cells[(cells.model_version == ref) & cells.location.isin(both)].groupby("location")[features].mean()
-            d = (a - b).mean() if len(both) else cells[cells.model_version == v][features].mean() - cells[cells.model_version == ref][features].mean()
-            shift = {f: float(d[f]) if pd.notna(d[f]) else 0.0 for f in features}
-            log.info("model version shift removed", version=v, reference=ref, regions=len(both),
-                     **{f"shift_{f}": round(x, 4) for f, x in shift.items()})
-        rows.append({"model_version": v, **shift})
-    return pd.DataFrame(rows)
+    published = hours[hours["suppression"] == 0]
+    base = published[published["model_part"] == ref].set_index(["region_id", "period_start"])
+    shifts = {ref: {f: 0.0 for f in features}}
+    for v in counts.index.drop(ref):
+        mine = published[published["model_part"] == v].set_index(["region_id", "period_start"])
+        both = mine.index.intersection(base.index)
+        if len(both):
+            d = mine.loc[both, [_SOURCE[f] for f in features]].to_numpy() - base.loc[both, [_SOURCE[f] for f in features]].to_numpy()
+            shifts[v] = {f: float(pd.Series(d[:, i]).mean()) for i, f in enumerate(features)}
+            log.info("model version shift removed", version=v, reference=ref, overlap_cells=len(both),
+                     **{f"shift_{f}": round(x, 4) for f, x in shifts[v].items()})
+        else:
+            shifts[v] = {f: 0.0 for f in features}
+            log.warning("model version shift not removed: no region-hour where both versions have a "
+                        "published cell", version=v, reference=ref)
+    return shifts
+
+
+def _version_adjustment(hours: pd.DataFrame, features: list[str], freq: str) -> pd.DataFrame:
+    """``region_id, day`` (the period's first day) and, per feature, the shift to subtract: each
+    version's shift weighted by its share of the period's scored observations."""
+    shifts = _version_shifts(hours, features)
+    h = hours[["region_id", "period_start", "model_part", "n_scored"]].copy()
+    day = pd.to_datetime(h["period_start"])
+    day = (day.dt.tz_convert("UTC").dt.tz_localize(None) if day.dt.tz is not None else day).dt.normalize()
+    h["day"] = day - pd.to_timedelta((day.dt.dayofweek + 1) % 7, unit="D") if freq == "W" else day
+    for f in features:
+        h[f] = h["n_scored"] * h["model_part"].map(lambda v, f=f: shifts[v][f])
+    g = h.groupby(["region_id", "day"])[["n_scored", *features]].sum()
+    out = g[features].div(g["n_scored"].where(g["n_scored"] > 0), axis=0).fillna(0.0)
+    return out.reset_index()
 
 
 def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd.DataFrame | None = None,
@@ -116,12 +137,15 @@ def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd
     lo = pd.Timestamp(start).date() if start is not None else None
     hi = pd.Timestamp(end).date() if end is not None else None
     params = [lo, days, lo, hi, hi]
-    if windows is not None:
-        cells = affect_cells.from_windows(windows, grain, s, where=where, params=params)
-    elif con is not None:
-        cells = affect_cells.read(con, grain, settings=s, where=where, params=params)
-    else:
+
+    def cells_of(grain: str) -> pd.DataFrame:
+        if windows is not None:
+            return affect_cells.from_windows(windows, grain, s, where=where, params=params)
+        if con is not None:
+            return affect_cells.read(con, grain, settings=s, where=where, params=params)
         raise ValueError("affect_features needs a warehouse connection or a windows DataFrame")
+
+    cells = cells_of(grain)
     feats = list(AFFECT_FEATURES + QUALITY_FEATURES)
     cols = ["location", "date", *feats, "n_devices", "n_observations", "suppression"]
     if cells.empty:
@@ -131,12 +155,13 @@ def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd
         "location": cells["region_id"], "date": day + pd.Timedelta(days=6) if freq == "W" else day,
         **{f: cells[_SOURCE[f]].astype(float) for f in feats},
         "n_devices": cells["n_devices"], "n_observations": cells["n_scored"],
-        "suppression": cells["suppression"].astype(int), "model_version": cells["model_version"],
+        "suppression": cells["suppression"].astype(int),
     })
-    published = out[out["suppression"] == 0]
-    if adjust_versions and published["model_version"].nunique() > 1:
-        shifts = _version_shifts(published, list(AFFECT_FEATURES)).set_index("model_version")
-        known = out["model_version"].isin(shifts.index)
-        out.loc[known, list(AFFECT_FEATURES)] = (
-            out.loc[known, list(AFFECT_FEATURES)].to_numpy() - shifts.loc[out.loc[known, "model_version"], list(AFFECT_FEATURES)].to_numpy())
+    several = cells["model_versions"].fillna("").str.contains(",").any() or cells["model_version"].dropna().nunique() > 1
+    if adjust_versions and several:
+        adj = _version_adjustment(cells_of("hour"), list(AFFECT_FEATURES), freq)
+        adj = adj.rename(columns={"region_id": "location"})
+        adj["day"] = adj["day"] + pd.Timedelta(days=6) if freq == "W" else adj["day"]
+        keyed = out[["location", "date"]].merge(adj.rename(columns={"day": "date"}), on=["location", "date"], how="left")
+        out[list(AFFECT_FEATURES)] = out[list(AFFECT_FEATURES)].to_numpy() - keyed[list(AFFECT_FEATURES)].fillna(0.0).to_numpy()
     return out[cols].sort_values(["location", "date"]).reset_index(drop=True)

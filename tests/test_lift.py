@@ -67,11 +67,6 @@ def test_lead_estimate_recovers_a_known_shift():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known regression, open: since the affect features come from the one cell definition "
-    "(int_affect_cells: device-weighted means, whole weeks), the simulated 14-day lead gives an overall "
-    "WIS ratio whose lower bound is 0.96-0.97 (10 and 20 devices per region), not above 1; the cause "
-    "(feature dating or weighting) is not found yet. Lift figures measured before that change are void."))
 def test_simulated_lead_shows_lift_and_null_does_not(data_dir):
     """Honest end-to-end check: the same pooled quantile AR with and without simulated affect
     (driven by real FluSight admissions), rolling-origin over a year, latency 1 week."""
