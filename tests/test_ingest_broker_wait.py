@@ -45,7 +45,8 @@ def test_worker_started_before_the_broker_waits_then_ingests(tmp_path):
                                   stderr=log)
     broker = LocalBroker(tmp_path / "kafka", port=port, partitions=2)
     try:
-        wait_until(lambda: "waiting for the Kafka broker" in log_path.read_text(errors="replace"), 180, "the wait log line")
+        wait_until(lambda: "waiting for the Kafka broker" in log_path.read_text(errors="replace"), 180,
+                   "the wait log line")
         assert worker.poll() is None, log_path.read_text()[-2000:]
         assert "Traceback" not in log_path.read_text(errors="replace")
         snaps = list((data / "ingest" / "workers").glob("wait-test.*.json"))

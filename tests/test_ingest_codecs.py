@@ -129,7 +129,8 @@ def test_unreadable_batch_parks_only_its_partition(ingest_env, kafka_broker, mon
         wait_until(lambda: worker.metrics_server is not None, 120, "the metrics endpoint")
         port = worker.metrics_server.server_port
         # the readable partitions land while partition 1 is stuck at offset 0
-        wait_until(lambda: ingest_env.query("select count(*) from affect_windows")[0][0] == 40, 120, "the readable windows")
+        wait_until(lambda: ingest_env.query("select count(*) from affect_windows")[0][0] == 40, 120,
+                   "the readable windows")
         def stuck_metrics():
             m = _metrics(port)
             return m if "stuck_partition_offset{" in m else None
