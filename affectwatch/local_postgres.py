@@ -15,12 +15,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 from affectwatch.logs import get_logger
+from affectwatch.ports import free_port
 
 log = get_logger(__name__)
 
@@ -43,12 +43,6 @@ def bin_dir() -> Path:
         return Path(initdb).parent
     raise PostgresError("PostgreSQL server binaries not found: apt-get install -y postgresql "
                         "(or set AFFECTWATCH_PG_BIN to the directory that holds initdb and pg_ctl)")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalPostgres:
@@ -81,7 +75,7 @@ class LocalPostgres:
         if not self.durable:
             opts.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         for _ in range(5):  # the free port can be taken between probing and binding: pick another
-            self.port = _free_port()
+            self.port = free_port()
             o = " ".join(f"-c {k}={v}" for k, v in {**opts, "port": str(self.port)}.items())
             proc = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-o", o,
                              "-w", "-t", str(int(timeout)), "start", check=False, timeout=timeout + 10)

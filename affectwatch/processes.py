@@ -8,6 +8,7 @@
 * ``Supervisor`` starts children in their own process groups (a signal to the supervisor does not
   hit them twice; grandchildren are stopped with them) and stops them in reverse start order:
   SIGTERM to the group, then SIGKILL after a grace period.
+* ``stop_child(proc)`` does the same for one child started without a group of its own.
 """
 from __future__ import annotations
 
@@ -80,6 +81,16 @@ def stop_process_group(proc: subprocess.Popen, name: str, grace_s: float = 30.0)
     except (ProcessLookupError, PermissionError):
         pass
     return True
+
+
+def stop_child(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM to one child (not in its own process group), SIGKILL after ``grace_s``; reaps it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Supervisor:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,7 +60,8 @@ def _fill(con, settings, n_alerts: int, n_recipients: int, tag: str) -> None:
 @contextmanager
 def sink_process(folder: Path, deadline_s: float = 180.0):
     """`affectwatch smtp-sink` in a child process on a free loopback port; yields (port, log path)."""
-    from alerts.smtp_sink import free_port
+    from affectwatch.ports import free_port, wait_for_port
+    from affectwatch.processes import stop_child
 
     port = free_port()
     log_path = folder.parent / f"{folder.name}-sink.log"
@@ -70,25 +70,10 @@ def sink_process(folder: Path, deadline_s: float = 180.0):
         proc = subprocess.Popen([sys.executable, "-m", "affectwatch.cli", "smtp-sink", "--dir", str(folder),
                                  "--port", str(port)], stdout=fh, stderr=fh, env=env)
         try:
-            t0 = time.monotonic()
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"smtp sink exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() - t0 > deadline_s:
-                        raise RuntimeError(f"smtp sink did not listen on port {port} within {deadline_s:.0f}s")
-                    time.sleep(0.2)
+            wait_for_port("127.0.0.1", port, deadline_s, "the smtp sink", proc=proc, log=log_path)
             yield port, log_path
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_child(proc)
 
 
 def _pass(settings, n_messages: int, n_alerts: int, tag: str, echo) -> dict:

@@ -1,8 +1,9 @@
 """How far the warehouse is behind the Kafka log: the total the catch-up progress bars count towards.
 
-``log_end(settings, topics)`` sums the log-end offsets of every partition; ``committed(settings,
-group)`` sums the next offsets the warehouse stored for the consumer group (``ingest_offsets``,
-written in the same transaction as the rows). Their difference is the backlog.
+``log_end(settings, topics)`` sums the broker's end offsets of every partition and ``lag(settings,
+group, topics)`` the per-partition consumer lag — both as ``ingest.status`` reads and computes them
+for ``affectwatch ingest status``; ``committed(settings, group)`` sums the next offsets the warehouse
+stored for the consumer group (``ingest_offsets``, written in the same transaction as the rows).
 """
 from __future__ import annotations
 
@@ -10,25 +11,30 @@ from affectwatch.settings import Settings
 
 
 def log_end(settings: Settings, topics: list[str], bootstrap: str | None = None) -> int:
-    from kafka import KafkaConsumer, TopicPartition
+    from ingest.status import end_offsets
 
-    kw = settings.kafka.client_kwargs()
-    if bootstrap:
-        kw["bootstrap_servers"] = [b.strip() for b in bootstrap.split(",") if b.strip()]
-    consumer = KafkaConsumer(**kw, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or [])]
-        return sum(consumer.end_offsets(parts).values()) if parts else 0
-    finally:
-        consumer.close()
+    return sum(end_offsets(settings, topics, bootstrap).values())
 
 
-def committed(settings: Settings, group: str, topics: list[str]) -> int:
+def _stored(settings: Settings, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
     from affectwatch.warehouse import connect
     from ingest.sink import stored_offsets
 
     con = connect(settings, read_only=True)
     try:
-        return sum(stored_offsets(con, group, topics).values())
+        return stored_offsets(con, group, topics)
     finally:
         con.close()
+
+
+def committed(settings: Settings, group: str, topics: list[str]) -> int:
+    return sum(_stored(settings, group, topics).values())
+
+
+def lag(settings: Settings, group: str, topics: list[str], bootstrap: str | None = None) -> int:
+    """The messages of ``topics`` the warehouse has not stored yet for ``group`` (total consumer lag)."""
+    from ingest.status import end_offsets, partition_lag
+
+    ends = end_offsets(settings, topics, bootstrap)
+    stored = _stored(settings, group, topics)
+    return sum(partition_lag(end, stored.get(tp)) for tp, end in ends.items())

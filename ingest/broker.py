@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 import logging
 
 from affectwatch.logs import get_logger
+from affectwatch.ports import free_port, port_open
 from affectwatch.settings import REPO_ROOT, Settings, get_settings
 
 log = get_logger(__name__)
@@ -61,18 +61,6 @@ def fetch_jars(lib_dir: Path = LIB_DIR, force: bool = False) -> Path:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
         raise BrokerError("maven could not resolve the kafka jars: " + " | ".join(tail))
     return lib_dir
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -245,7 +233,7 @@ class LocalBroker:
             return self
         require_tool("java")
         fetch_jars(self.lib_dir)
-        if _port_open(self.host, self.port):
+        if port_open(self.host, self.port):
             raise BrokerError(f"port {self.port} on {self.host} is already in use by another process")
         config = self._write_config()
         self._format_storage(config)
@@ -273,7 +261,7 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if not self.running:
                 raise BrokerError(f"kafka broker exited during start-up: {self._tail()}")
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port):
                 try:
                     admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000,
                                              client_id="affectwatch-broker-probe")
@@ -336,7 +324,7 @@ class LocalBroker:
         """Stop and start again on the same port and log dir."""
         self.stop()
         deadline = time.monotonic() + 30
-        while _port_open(self.host, self.port) and time.monotonic() < deadline:
+        while port_open(self.host, self.port) and time.monotonic() < deadline:
             time.sleep(0.1)
         return self.start(timeout)
 

@@ -118,12 +118,12 @@ def _catch_up_bar(worker, finished: threading.Event) -> threading.Thread | None:
         return None
     topics = [worker.affect_topic, worker.symptom_topic]
     try:
-        total = backlog.log_end(worker.s, topics, worker.bootstrap) - backlog.committed(worker.s, worker.group, topics)
+        total = backlog.lag(worker.s, worker.group, topics, worker.bootstrap)
     except Exception:  # noqa: BLE001 - no bar rather than no ingest (the worker reports the broker error)
         return None
 
     def follow() -> None:
-        with progress(total=max(total, 0), desc="ingest catch-up", unit="msg") as bar:
+        with progress(total=total, desc="ingest catch-up", unit="msg") as bar:
             while not finished.wait(0.5):
                 bar.update(worker.stats.messages - bar.n)
             bar.update(worker.stats.messages - bar.n)

@@ -481,16 +481,18 @@ class IngestWorker:
 
     # -- lag, idleness, progress -----------------------------------------------------------
     def _max_lag(self, b: PendingBatch) -> int | None:
+        from kafka.structs import TopicPartition
+
+        from ingest.status import partition_lag
+
         lags = []
         for (t, p), nxt in b.next_offsets.items():
-            from kafka.structs import TopicPartition
-
             try:
                 hw = self.consumer.highwater(TopicPartition(t, p))
             except Exception:
                 hw = None
             if hw is not None:
-                lag = max(0, hw - nxt)
+                lag = partition_lag(hw, nxt)
                 self._lag[f"{t}[{p}]"] = lag
                 lags.append(lag)
         return max(lags) if lags else None

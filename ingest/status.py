@@ -6,6 +6,9 @@ Two sources, one shape:
   every few seconds; the ``/metrics`` endpoint renders the same snapshot);
 - ``collect_status`` (``affectwatch ingest status``) joins the warehouse's committed offsets, dead
   letters and batches with the broker's end offsets — the lag it prints needs no worker to be up.
+
+``end_offsets`` and ``partition_lag`` are the one definition of the broker's end offsets and of a
+partition's consumer lag: the catch-up bars (``ingest.backlog``) and the worker's lag gauge use them.
 """
 from __future__ import annotations
 
@@ -49,23 +52,28 @@ def read_snapshots(settings: Settings, group: str | None = None) -> list[dict]:
     return out
 
 
-def _end_offsets(bootstrap: list[str], topics: list[str], client_kwargs: dict) -> dict[tuple[str, int], int] | str:
-    """Broker end offsets per partition, or the error text when the broker cannot be reached."""
+def end_offsets(settings: Settings, topics: list[str], bootstrap: str | None = None) -> dict[tuple[str, int], int]:
+    """The broker's end offset of every partition of ``topics`` (``bootstrap`` overrides the settings'
+    servers); raises when the broker cannot be reached."""
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
-    try:
-        c = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **client_kwargs)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"[:200]
+    kw = settings.kafka.client_kwargs()
+    if bootstrap:
+        kw["bootstrap_servers"] = [b.strip() for b in bootstrap.split(",") if b.strip()]
+    c = KafkaConsumer(**kw, request_timeout_ms=10_000)
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())]
         ends = c.end_offsets(tps, timeout_ms=10_000) if tps else {}
         return {(tp.topic, tp.partition): int(o) for tp, o in ends.items()}
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"[:200]
     finally:
         c.close()
+
+
+def partition_lag(end_offset: int, next_offset: int | None) -> int:
+    """Consumer lag of one partition: the messages between the next offset to read (none committed: 0)
+    and the broker's end offset."""
+    return max(0, end_offset - (next_offset or 0))
 
 
 def collect_status(settings: Settings, *, group: str | None = None, bootstrap: str | None = None,
@@ -87,11 +95,10 @@ def collect_status(settings: Settings, *, group: str | None = None, bootstrap: s
         dead = dict(con.execute("select reason, count(*) from dead_letters group by all order by 2 desc").fetchall())
     finally:
         con.close()
-    kw = settings.kafka.client_kwargs()
-    servers = kw.pop("bootstrap_servers")
-    if bootstrap:
-        servers = [b.strip() for b in bootstrap.split(",") if b.strip()]
-    ends = _end_offsets(servers, topics, kw)
+    try:
+        ends = end_offsets(settings, topics, bootstrap)
+    except Exception as exc:  # noqa: BLE001 - the status reports an unreachable broker, it does not fail
+        ends = f"{type(exc).__name__}: {exc}"[:200]
     workers = read_snapshots(settings, group)
     stuck = [s for w in workers for s in w.get("stuck", [])]
     owners = {p: w.get("worker") for w in workers for p in w.get("owned", [])}
@@ -100,7 +107,7 @@ def collect_status(settings: Settings, *, group: str | None = None, bootstrap: s
     for t, p in keys:
         nxt, ts = committed.get((t, p), (None, None))
         end = ends.get((t, p)) if isinstance(ends, dict) else None
-        lag = None if end is None else max(0, end - (nxt or 0))
+        lag = None if end is None else partition_lag(end, nxt)
         partitions.append({"topic": t, "partition": p, "committed_offset": nxt, "end_offset": end, "lag": lag,
                            "last_commit": ts.isoformat() if ts else None, "owner": owners.get(f"{t}[{p}]")})
     return {

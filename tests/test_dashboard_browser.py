@@ -5,7 +5,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from affectwatch.ports import free_port, wait_until
+from affectwatch.processes import stop_child
 from affectwatch.settings import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -25,10 +26,11 @@ PASSWORD = "correct-horse-battery"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _healthy(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def dashboard_url(populated_settings, tmp_path_factory):
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
     users = tmp_path_factory.mktemp("dash-users") / "users.yaml"
     add_user(users, "olivia", "official", PASSWORD)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, AFFECTWATCH_DATA_DIR=str(populated_settings.data_dir),
                AFFECTWATCH_DASHBOARD__USERS_FILE=str(users))
     log = tmp_path_factory.mktemp("dash-log") / "streamlit.log"
@@ -50,25 +52,11 @@ def dashboard_url(populated_settings, tmp_path_factory):
                                  "--port", str(port), "--users-file", str(users)],
                                 cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240  # a busy machine starts Streamlit slowly
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    try:  # a busy machine starts Streamlit slowly
+        wait_until(lambda: _healthy(url), 240, "streamlit's health endpoint", proc=proc, log=log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, grace_s=10)
 
 
 @pytest.fixture(scope="module")
@@ -123,18 +111,6 @@ def coloured_pixels(png: bytes) -> int:
 UI_TIMEOUT_MS = 240_000
 
 
-def wait_until(condition, timeout_s: float, what: str, interval_s: float = 0.5):
-    """Poll ``condition()`` until it returns a truthy value (returned) or fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(interval_s)
-
-
 def app_is_idle(page) -> bool:
     """Streamlit is not rerunning the script (its status widget shows no 'Running...')."""
     return page.locator('[data-testid="stStatusWidget"]').get_by_text("Running").count() == 0
@@ -183,8 +159,8 @@ def select_on_map(page, x: float, y: float, name: str, selected, timeout_s: floa
         page.mouse.move(px, py)  # a fresh pointer move makes the deck pick again
         try:
             wait_until(lambda: name in (tooltip.first.inner_text() if tooltip.count() else ""), 30,
-                       f"the map tooltip for {name}")
-        except AssertionError:
+                       f"the map tooltip for {name}", interval=0.5)
+        except TimeoutError:
             continue
         assert page.evaluate(PRESS_AND_RELEASE, [px, py]), "the point is not on the map"
         clicked = time.monotonic()
@@ -219,7 +195,7 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     chart.locator("canvas").first.wait_for()
     # deck.gl draws with software WebGL: poll until the choropleth is painted.
     try:
-        wait_until(lambda: coloured_pixels(chart.screenshot()) > 5_000, 240, "the choropleth to be painted", 1)
+        wait_until(lambda: coloured_pixels(chart.screenshot()) > 5_000, 240, "the choropleth to be painted", interval=1)
     finally:
         page.screenshot(path=str(tmp_path / "overview.png"))
     assert "signal=distress" in page.url and "week=2023-06-11" in page.url
@@ -241,7 +217,7 @@ def test_login_map_and_region_forecast_in_chromium(dashboard_url, browser, tmp_p
     assert "region=48" in page.url
     assert page.get_by_text("Forecast fan:").count() >= 1
     # the blue forecast bands are drawn (vega paints asynchronously)
-    wait_until(lambda: coloured_pixels(fan.screenshot()) > 500, 120, "the forecast fan to be drawn", 1)
+    wait_until(lambda: coloured_pixels(fan.screenshot()) > 500, 120, "the forecast fan to be drawn", interval=1)
     page.screenshot(path=str(tmp_path / "region.png"))
     _keep_screenshot(tmp_path / "region.png")
     page.close()

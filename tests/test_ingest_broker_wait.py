@@ -7,7 +7,8 @@ import subprocess
 import sys
 import pytest
 
-from tests.test_ingest_codecs import _wait
+from affectwatch.ports import wait_until
+from affectwatch.processes import stop_child
 from tests.test_validate import good_window
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
@@ -44,7 +45,8 @@ def test_worker_started_before_the_broker_waits_then_ingests(tmp_path):
                                   stderr=log)
     broker = LocalBroker(tmp_path / "kafka", port=port, partitions=2)
     try:
-        _wait(lambda: "waiting for the Kafka broker" in log_path.read_text(errors="replace"), 180, "the wait log line")
+        wait_until(lambda: "waiting for the Kafka broker" in log_path.read_text(errors="replace"), 180,
+                   "the wait log line")
         assert worker.poll() is None, log_path.read_text()[-2000:]
         assert "Traceback" not in log_path.read_text(errors="replace")
         snaps = list((data / "ingest" / "workers").glob("wait-test.*.json"))
@@ -67,14 +69,9 @@ def test_worker_started_before_the_broker_waits_then_ingests(tmp_path):
             finally:
                 con.close()
 
-        _wait(landed, 240, "the windows sent once the broker was up")
+        wait_until(landed, 240, "the windows sent once the broker was up")
         assert worker.poll() is None
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=30)
+        stop_child(worker, grace_s=60)
         broker.stop()
     assert worker.returncode == 0, log_path.read_text(errors="replace")[-2000:]

@@ -6,12 +6,12 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from affectwatch.ports import wait_until
 from tests.fixtures.kafka import send_raw
 from tests.test_validate import good_window
 
@@ -96,16 +96,6 @@ def _metrics(port: int) -> str:
         return r.read().decode()
 
 
-def _wait(cond, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_unreadable_batch_parks_only_its_partition(ingest_env, kafka_broker, monkeypatch):
     """A batch this client cannot decompress (a codec it lacks — as a future codec would be): the worker
     logs it, exposes the partition and offset in /metrics and `ingest status`, and the other partitions flow."""
@@ -136,15 +126,16 @@ def test_unreadable_batch_parks_only_its_partition(ingest_env, kafka_broker, mon
     t = threading.Thread(target=worker.run, daemon=True)
     t.start()
     try:
-        _wait(lambda: worker.metrics_server is not None, what="metrics endpoint")
+        wait_until(lambda: worker.metrics_server is not None, 120, "the metrics endpoint")
         port = worker.metrics_server.server_port
         # the readable partitions land while partition 1 is stuck at offset 0
-        _wait(lambda: ingest_env.query("select count(*) from affect_windows")[0][0] == 40, what="readable windows")
+        wait_until(lambda: ingest_env.query("select count(*) from affect_windows")[0][0] == 40, 120,
+                   "the readable windows")
         def stuck_metrics():
             m = _metrics(port)
             return m if "stuck_partition_offset{" in m else None
 
-        text = _wait(stuck_metrics, what="stuck metric")
+        text = wait_until(stuck_metrics, 120, "the stuck metric")
         assert (f'affectwatch_ingest_stuck_partition_offset{{group="{ingest_env.group}",topic="{ingest_env.affect_topic}",'
                 f'partition="1"}} 0') in text
         assert "affectwatch_ingest_stuck_partitions" in text and "affectwatch_ingest_consumer_lag{" in text
