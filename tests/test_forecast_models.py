@@ -170,3 +170,18 @@ def test_batched_glm_matches_statsmodels(admissions):
     q_b = fast.predict([1, 2])
     for loc in STATES:
         assert np.allclose(q_sm[loc], q_b[loc], rtol=1e-3)
+
+
+def test_affect_features_are_standardised_and_winsorised():
+    """A covariate far outside its history (a survey signal in a new wave) enters the fused models at
+    most 3 sd from the location's mean, so a linear model cannot extrapolate it without bound."""
+    from analytics.models.base import AFFECT_Z_LIMIT
+
+    idx = pd.date_range("2022-01-01", periods=60, freq="7D")
+    y = pd.DataFrame({"01": np.arange(60.0) + 10})
+    a = np.r_[np.sin(np.arange(59)), 40.0]  # the newest value is ~57 sd out
+    panel = Panel(y.set_index(idx), affect={"wili": pd.DataFrame({"01": a}, index=idx)})
+    z = panel.affect_matrix("01", ["wili"])[:, 0]
+    assert z[-1] == AFFECT_Z_LIMIT == 3.0
+    assert np.all(np.abs(z) <= AFFECT_Z_LIMIT)
+    assert np.corrcoef(z[:-1], a[:-1])[0, 1] > 0.99  # ordinary values keep their shape

@@ -16,6 +16,9 @@ import pandas as pd
 from analytics.quantiles import LEVELS
 
 
+AFFECT_Z_LIMIT = 3.0  # affect features are winsorised at this many standard deviations
+
+
 class SeriesFailure(Exception):
     """A model cannot handle one series (too short, constant, fit failed); the orchestrator
     falls back to the baseline for that series and logs this reason."""
@@ -45,8 +48,10 @@ class Panel:
         return [str(c) for c in self.y.columns]
 
     def affect_matrix(self, location: str, features: Sequence[str] | None) -> np.ndarray | None:
-        """Affect features of one location, standardised on its own history (mean 0, sd 1),
-        missing/suppressed cells set to 0 (the location mean). Shape (T, F) or None."""
+        """Affect features of one location, standardised on its own history (mean 0, sd 1) and
+        winsorised at +-3 sd (a value far outside the history, e.g. a survey signal in a new wave,
+        must not make a linear model extrapolate without bound), missing/suppressed cells set to 0
+        (the location mean). Shape (T, F) or None."""
         if not self.affect:
             return None
         names = [f for f in (features or sorted(self.affect)) if f in self.affect]
@@ -60,7 +65,7 @@ class Panel:
                 cols.append(np.zeros_like(a))
                 continue
             mu, sd = a[ok].mean(), a[ok].std()
-            z = (a - mu) / (sd if sd > 1e-12 else 1.0)
+            z = np.clip((a - mu) / (sd if sd > 1e-12 else 1.0), -AFFECT_Z_LIMIT, AFFECT_Z_LIMIT)
             cols.append(np.where(ok, z, 0.0))
         return np.column_stack(cols)
 
