@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml tools/kafka/pom.xml
 	@echo "setup: done ($(BIN)/affectwatch --help)"
 
 test: setup  ## the whole suite: unit + integration (real Kafka, DuckLake, SMTP, chromium)
-	$(BIN)/python -m pytest -m "" -q tests
+	$(BIN)/python -m pytest -m "" -q --durations=25 tests
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not slow" tests
