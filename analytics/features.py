@@ -85,7 +85,11 @@ def typical_peaks(series: list[Series]) -> tuple[dict[str, float], float]:
 
 
 def _lag(x: np.ndarray, k: int) -> np.ndarray:
-    return np.r_[np.full(k, np.nan), x[:-k]] if k else x
+    """``x`` shifted ``k`` periods later (NaN-padded), the same length as ``x`` even when it is shorter than ``k``."""
+    if not k:
+        return x
+    n = len(x)
+    return np.r_[np.full(min(k, n), np.nan), x[:max(n - k, 0)]]
 
 
 def series_features(s: Series, scale: float, peak: float, is_target: bool) -> tuple[pd.DataFrame, np.ndarray]:

@@ -148,3 +148,15 @@ def test_season_week_and_ilinet_publication_rule():
 def test_progress_bar_is_quiet_off_a_terminal(capsys):
     assert list(progress(iter(range(3)), total=3, desc="backtest")) == [0, 1, 2]
     assert capsys.readouterr().err == ""
+
+
+def test_features_of_a_series_shorter_than_its_longest_lag():
+    """An extra source published only a week or two before the reference date (LOSO fold starts) has
+    fewer weeks than the 4-week slope: its features are NaN where a lag is missing, never a crash."""
+    from analytics.features import Series, series_features
+
+    for n in (0, 1, 2, 5):
+        s = Series("ilinet", "06", pd.date_range("2019-10-05", periods=n, freq="7D"), np.arange(n, dtype=float) * 10)
+        f, x = series_features(s, scale=2.0, peak=20.0, is_target=False)
+        assert len(f) == len(x) == n
+        assert f["slope4"].isna().sum() == min(n, 4)
