@@ -271,6 +271,10 @@ def write_prepared(con: duckdb.DuckDBPyConnection, p: PreparedBatch, *, max_seco
         aw, sr, dl, offsets, n_messages = _fence(con, p)
         if n_messages == 0:
             return 0, 0, 0  # another member already committed all of it: write nothing
+        # serialise batch commits (migration 051): a concurrent commit that read the same offsets now
+        # conflicts instead of appending the same records a second time
+        con.execute("delete from ingest_fence")
+        con.execute("insert into ingest_fence values (?, ?)", [p.group, p.now])
         n_aw = n_sr = 0
         if aw is not None:
             con.register("_aw_batch", aw)
