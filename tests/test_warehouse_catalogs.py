@@ -26,6 +26,7 @@ from ingest.sink import PendingBatch, write_batch
 from ingest.validate import Validator
 
 prefix, batches, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+group = sys.argv[4] if len(sys.argv) > 4 else f"group-{prefix}"
 s = Settings()  # data dir and catalog from the environment, like every AffectWatch process
 v, enc = Validator(s), msgspec.json.Encoder()
 windows = [enc.encode(w) for w in window_dicts(batches * size, devices=size, device_prefix=prefix, seed=len(prefix))]
@@ -37,8 +38,9 @@ with session(s) as con:
             b.a_topic.append(prefix); b.a_partition.append(0); b.a_offset.append(i * size + k)
             b.a_ts.append(-1); b.a_sim.append(True)
         b.n_messages = size
+        b.first_offsets[(prefix, 0)] = i * size
         b.next_offsets[(prefix, 0)] = (i + 1) * size
-        write_batch(con, b, f"group-{prefix}")
+        write_batch(con, b, group)
 print("done")
 """
 
@@ -58,9 +60,12 @@ def _cli(env: dict, *args: str) -> str:
     return proc.stdout
 
 
-def _writers(env: dict, prefixes: list[str], batches: int, size: int, tmp_path: Path) -> list[str]:
-    logs = [tmp_path / f"writer-{p}.log" for p in prefixes]
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, p, str(batches), str(size)], env=env,
+def _writers(env: dict, prefixes: list[str], batches: int, size: int, tmp_path: Path,
+             group: str | None = None) -> list[str]:
+    """One WRITER process per prefix, all at once (``group``: one consumer group for all of them)."""
+    extra = [group] if group else []
+    logs = [tmp_path / f"writer-{i}-{p}.log" for i, p in enumerate(prefixes)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, p, str(batches), str(size), *extra], env=env,
                               stdout=subprocess.PIPE, stderr=open(log, "wb")) for p, log in zip(prefixes, logs)]
     for p, log in zip(procs, logs):
         out, _ = p.communicate(timeout=900)
@@ -114,34 +119,6 @@ def test_writers_in_parallel_then_compaction(catalog, tmp_path, request):
         assert live == res["affect_files_after"]
 
 
-SAME_BATCHES = r"""
-import sys
-import msgspec
-from affectwatch.settings import Settings
-from affectwatch.warehouse import session
-from ingest.bench import window_dicts
-from ingest.sink import PendingBatch, write_batch
-from ingest.validate import Validator
-
-batches, size = int(sys.argv[1]), int(sys.argv[2])
-s = Settings()
-v, enc = Validator(s), msgspec.json.Encoder()
-windows = [enc.encode(w) for w in window_dicts(batches * size, devices=size, device_prefix="same", seed=4)]
-with session(s) as con:
-    for i in range(batches):
-        b = PendingBatch()
-        for k, raw in enumerate(windows[i * size:(i + 1) * size]):
-            b.affect.append(v.affect(raw))
-            b.a_topic.append("aw"); b.a_partition.append(0); b.a_offset.append(i * size + k)
-            b.a_ts.append(-1); b.a_sim.append(True)
-        b.n_messages = size
-        b.first_offsets[("aw", 0)] = i * size
-        b.next_offsets[("aw", 0)] = (i + 1) * size
-        write_batch(con, b, "one-group")
-print("done")
-"""
-
-
 def test_two_members_writing_the_same_records_at_once_store_them_once(catalog, tmp_path):
     """Two members of one group that both hold a partition for a while (a rebalance one of them has not
     noticed) read and commit the same records at the same time. DuckLake commits concurrent appends
@@ -151,11 +128,7 @@ def test_two_members_writing_the_same_records_at_once_store_them_once(catalog, t
     env = _env(s, catalog)
     _cli(env, "warehouse", "migrate")
     batches, size = 15, 60
-    procs = [subprocess.Popen([sys.executable, "-c", SAME_BATCHES, str(batches), str(size)], env=env,
-                              stdout=subprocess.PIPE, stderr=open(tmp_path / f"same-{i}.log", "wb")) for i in range(2)]
-    for i, p in enumerate(procs):
-        out, _ = p.communicate(timeout=900)
-        assert p.returncode == 0, (tmp_path / f"same-{i}.log").read_text(errors="replace")[-3000:]
+    _writers(env, ["same", "same"], batches, size, tmp_path, "one-group")
     n = batches * size
     assert _query(s, "select count(*), count(distinct (device_id, window_start)) from affect_windows")[0] == (n, n)
     assert _query(s, "select sum(n_messages) from ingest_batches")[0][0] == n
