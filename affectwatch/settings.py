@@ -67,6 +67,7 @@ class WarehouseSettings(_Section):
     catalog: str = ""  # default: <data_dir>/warehouse/catalog.sqlite ; or "postgres:dbname=... host=..."
     data_path: str = ""  # default: <data_dir>/warehouse/data/ ; or s3://bucket/prefix/
     alias: str = "wh"
+    extension_dir: str = ""  # DuckDB extensions (installed from the offline wheels); default <data_dir>/duckdb_extensions
     data_inlining_row_limit: int = 0  # 0 disables DuckLake inlining (rows always go to Parquet)
     # Object storage for the data path (s3://...; e.g. MinIO in docker-compose profile `scale`).
     s3_endpoint: str | None = None  # host:port, e.g. minio:9000; None = AWS
@@ -168,7 +169,8 @@ class Settings(BaseSettings):
     # -- derived paths -------------------------------------------------------------
     @property
     def extension_dir(self) -> Path:
-        return self.data_dir / "duckdb_extensions"
+        """Several data dirs (or a read-only shared install) may use one extension directory."""
+        return Path(self.warehouse.extension_dir) if self.warehouse.extension_dir else self.data_dir / "duckdb_extensions"
 
     @property
     def log_path(self) -> Path:

@@ -1,28 +1,50 @@
 """Smoke test of `affectwatch demo` on a shortened period: the whole pipeline on real data, on real parts
-(local Kafka broker, DuckLake warehouse, aiosmtpd sink, Streamlit server), leaving no process behind."""
+(local Kafka broker, DuckLake warehouse, aiosmtpd sink, Streamlit server), then SIGTERM while it serves: every
+child stops and no process or port is left behind. One demo run serves every test here (a run takes minutes)."""
 from __future__ import annotations
 
 import email
 import json
 import os
-import socket
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from email import policy
 
+import psutil
 import pytest
 
+from affectwatch.ports import free_port, port_open, wait_until
 from affectwatch.settings import REPO_ROOT, Settings
-from ingest.broker import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.timeout(2400)]
 
 REGIONS = "06,36,48"
 
 
 def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    return port_open("127.0.0.1", port)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def alive(procs: list[psutil.Process]) -> list[str]:
+    """The processes still alive (zombies count as gone: they hold nothing)."""
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            pass
+    return out
 
 
 def demo_env(data_dir) -> tuple[dict, dict]:
@@ -34,21 +56,60 @@ def demo_env(data_dir) -> tuple[dict, dict]:
         "AFFECTWATCH_SMTP__PORT": str(ports["smtp"]),
         "AFFECTWATCH_DASHBOARD__PORT": str(ports["dashboard"]),
         "AFFECTWATCH_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
     }
     return env, ports
 
 
+def _summary(text: str) -> dict:
+    """The demo's last stdout line: its JSON summary (printed after every process stopped)."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("{") and '"mail_dir"' in line:
+            return json.loads(line)
+    raise AssertionError("no demo summary in the output: " + text[-3000:])
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """Run the demo until it serves, look at what it serves, then SIGTERM it and record how it stopped."""
     data_dir = tmp_path_factory.mktemp("demo") / "var"
     env, ports = demo_env(data_dir)
+    log = data_dir.parent / "demo.log"
     cmd = [sys.executable, "-m", "affectwatch.cli", "demo", "--start", "2022-09-03", "--end", "2023-01-14",
            "--regions", REGIONS, "--devices-per-region", "4", "--backtest-from", "2022-11-05",
-           "--backtest-to", "2023-01-07", "--no-serve"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"settings": Settings(data_dir=data_dir), "summary": summary, "stdout": proc.stdout, "ports": ports}
+           "--backtest-to", "2023-01-07"]
+    with open(log, "wb") as out:
+        demo = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    children: list[psutil.Process] = []
+    serving: dict = {}
+    try:
+        wait_until(lambda: "Press Ctrl-C" in log.read_text(errors="replace"), 2000, "the demo to serve",
+                   proc=demo, log=log, interval=0.5)
+        serving["health"] = http_ok(f"http://127.0.0.1:{ports['dashboard']}/_stcore/health")
+        serving["listening"] = {name: _port_in_use(p) for name, p in ports.items()}
+        children = psutil.Process(demo.pid).children(recursive=True)
+        serving["children"] = " ".join(" ".join(c.cmdline()) for c in children)
+        t0 = time.monotonic()
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=180)
+        print(f"demo stopped {time.monotonic() - t0:.1f} s after SIGTERM")
+    finally:
+        if demo.poll() is None:  # a failure above: stop it the way under test, then for sure
+            demo.send_signal(signal.SIGTERM)
+            try:
+                demo.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+        leftover = alive(children)
+        for proc in children:  # only after the check: never leave a broker behind a failed test
+            try:
+                proc.kill()  # psutil refuses if the pid was reused meanwhile
+            except psutil.NoSuchProcess:
+                pass
+    text = log.read_text(errors="replace")
+    assert demo.returncode == 0, text[-3000:]
+    return {"settings": Settings(data_dir=data_dir), "summary": _summary(text), "stdout": text, "ports": ports,
+            "serving": serving, "leftover": leftover}
 
 
 def test_demo_fills_the_warehouse_through_kafka(demo_run):
@@ -109,7 +170,17 @@ def test_demo_dashboard_served_and_renders_demo_data(demo_run, monkeypatch):
         config.set_option("server.address", old)
 
 
-def test_demo_leaves_no_process_behind(demo_run):
+def test_sigterm_to_the_serving_demo_stops_every_child_and_frees_every_port(demo_run):
+    """`kill <demo pid>` while it serves: broker, ingest worker, SMTP sink and Streamlit all stop."""
+    serving = demo_run["serving"]
+    assert serving["health"], "the dashboard did not answer its health check while the demo served"
+    assert all(serving["listening"].values()), serving["listening"]
+    names = serving["children"]
+    assert "kafka.Kafka" in names and "smtp-sink" in names and "dashboard.serve" in names and " ingest" in names, names
+    text = demo_run["stdout"]
+    assert "SIGTERM: stopping every process the demo started" in text
+    assert "stopped dashboard" in text and "stopped smtp-sink" in text and "stopped Kafka broker" in text
+    assert not demo_run["leftover"], demo_run["leftover"]
     for name, port in demo_run["ports"].items():
         assert not _port_in_use(port), f"{name} still listening on {port}"
 

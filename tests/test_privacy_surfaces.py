@@ -21,6 +21,7 @@ from alerts.affect_signal import affect_decisions
 from alerts.rules import load_rules
 from analytics.panels import affect_features
 from dashboard import queries as q
+from tests.fixtures.warehouse import copy_migrated
 
 K_MIN, MIN_DEVICES = 11, 3
 T0 = datetime(2024, 1, 7, tzinfo=timezone.utc)  # a Sunday
@@ -69,8 +70,9 @@ def load(con, df: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, migrated_template):
     s = Settings(data_dir=tmp_path_factory.mktemp("surfaces") / "var")
+    copy_migrated(migrated_template, s)
     con = connect(s)
     migrate(con)
     install_views(con, s)

@@ -1,6 +1,7 @@
-"""Clean shutdown on SIGTERM, SIGINT and SIGHUP: `affectwatch demo`, `ingest`, `schedule`, `dashboard` and
-`smtp-sink` stop their children, commit their work and leave no process and no listening port behind.
-Real processes, real broker, real signals."""
+"""Clean shutdown on SIGTERM, SIGINT and SIGHUP: `affectwatch ingest`, `schedule`, `dashboard` and `smtp-sink`
+commit their work and leave no process and no listening port behind. Real processes, real broker, real signals.
+(`affectwatch demo` stopping every child on SIGTERM is checked on the smoke test's demo run,
+tests/test_demo_smoke.py, so that the demo pipeline runs once per suite.)"""
 from __future__ import annotations
 
 import json
@@ -8,97 +9,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
+from affectwatch.ports import free_port, wait_until
 from affectwatch.settings import REPO_ROOT
-from ingest.broker import free_port
-from tests.test_demo_smoke import _port_in_use, demo_env
-
-
-def _wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process exited ({proc.returncode}) while waiting for {what}: "
-                                 + (log.read_text(errors="replace")[-3000:] if log else ""))
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: " + (log.read_text(errors="replace")[-3000:] if log else ""))
-        time.sleep(0.5)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(url, timeout=2).status == 200
-    except OSError:
-        return False
+from tests.test_demo_smoke import _port_in_use, http_ok
 
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "affectwatch.cli", *args]
-
-
-def _alive(procs: list[psutil.Process]) -> list[str]:
-    """The processes still alive (zombies count as gone: they hold nothing)."""
-    alive = []
-    for p in procs:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-@pytest.mark.slow
-@pytest.mark.kafka
-@pytest.mark.timeout(2400)  # the whole demo pipeline runs first; on a loaded 2-core machine that takes a while
-def test_sigterm_to_the_demo_stops_every_child_and_frees_every_port(tmp_path):
-    """`kill <demo pid>` while it serves: broker, ingest worker (if any), SMTP sink and Streamlit all stop."""
-    env, ports = demo_env(tmp_path / "var")
-    env["PYTHONUNBUFFERED"] = "1"
-    log = tmp_path / "demo.log"
-    cmd = _cli("demo", "--start", "2022-09-03", "--end", "2023-01-14", "--regions", "06,48",
-               "--devices-per-region", "3", "--backtest-from", "2022-12-10", "--backtest-to", "2023-01-07")
-    with open(log, "wb") as out:
-        demo = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    children: list[psutil.Process] = []
-    try:
-        _wait_for(lambda: "Press Ctrl-C" in log.read_text(errors="replace"), 2000, "the demo to serve", demo, log)
-        assert _http_ok(f"http://127.0.0.1:{ports['dashboard']}/_stcore/health")
-        assert all(_port_in_use(p) for p in ports.values()), ports
-        children = psutil.Process(demo.pid).children(recursive=True)
-        names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "kafka.Kafka" in names and "smtp-sink" in names and "dashboard.serve" in names and " ingest" in names, names
-
-        t0 = time.monotonic()
-        demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=180)
-        print(f"demo stopped {time.monotonic() - t0:.1f} s after SIGTERM")
-    finally:
-        if demo.poll() is None:  # a failure above: stop it the way under test, then for sure
-            demo.send_signal(signal.SIGTERM)
-            try:
-                demo.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                demo.kill()
-        leftover = _alive(children)
-        for proc in children:  # only after the check: never leave a broker behind a failed test
-            try:
-                proc.kill()  # psutil refuses if the pid was reused meanwhile
-            except psutil.NoSuchProcess:
-                pass
-    text = log.read_text(errors="replace")
-    assert demo.returncode == 0, text[-3000:]
-    assert "SIGTERM: stopping every process the demo started" in text
-    assert "stopped dashboard" in text and "stopped smtp-sink" in text and "stopped Kafka broker" in text
-    assert not leftover, leftover
-    for name, port in ports.items():
-        assert not _port_in_use(port), f"{name} still listening on {port}"
 
 
 @pytest.mark.slow
@@ -110,8 +31,8 @@ def test_ingest_worker_commits_and_exits_on_every_shutdown_signal(ingest_env, ka
     worker = ingest_env.start()
     sent = send_raw(kafka_producer, ingest_env.symptom_topic, [b"not json"] * 5)
     kafka_producer.flush(timeout=30)
-    _wait_for(lambda: ingest_env.query("select count(*) from dead_letters")[0][0] == sent, 120,
-              "the worker to store the batch", worker, Path(worker.log_path))
+    wait_until(lambda: ingest_env.query("select count(*) from dead_letters")[0][0] == sent, 120,
+               "the worker to store the batch", proc=worker, log=Path(worker.log_path))
     worker.send_signal(sig)
     out, _ = worker.communicate(timeout=120)
     assert worker.returncode == 0, ingest_env.log_tail(worker)
@@ -133,7 +54,7 @@ def test_scheduler_finishes_its_jobs_and_exits_on_a_signal(settings, smtp_sink, 
     with open(log, "wb") as out:
         proc = subprocess.Popen(_cli("schedule"), cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for(lambda: "scheduler started" in log.read_text(errors="replace"), 300, "the scheduler", proc, log)
+        wait_until(lambda: "scheduler started" in log.read_text(errors="replace"), 300, "the scheduler", proc=proc, log=log)
         proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:
@@ -162,8 +83,8 @@ def test_dashboard_and_smtp_sink_stop_on_a_signal(tmp_path, sig):
         sink = subprocess.Popen(_cli("smtp-sink", "--dir", str(tmp_path / "mail"), "--port", str(smtp_port)),
                                 cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{dash_port}/_stcore/health"), 120, "the dashboard", dash, log)
-        _wait_for(lambda: _port_in_use(smtp_port), 60, "the smtp sink", sink, log)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{dash_port}/_stcore/health"), 120, "the dashboard", proc=dash, log=log)
+        wait_until(lambda: _port_in_use(smtp_port), 60, "the smtp sink", proc=sink, log=log)
         for proc in (dash, sink):
             proc.send_signal(sig)
         for proc in (dash, sink):

@@ -11,6 +11,7 @@ from affectwatch.settings import Settings
 from analyst.views import install_views
 from affectwatch.warehouse import connect, migrate
 from tests.test_privacy_surfaces import load
+from tests.fixtures.warehouse import copy_migrated
 
 K_MIN, MIN_DEVICES = 11, 3
 T0 = datetime(2024, 1, 7, tzinfo=timezone.utc)  # a Sunday
@@ -29,8 +30,9 @@ window = st.fixed_dictionaries({
 
 
 @pytest.fixture(scope="module")
-def small_cell_warehouse(tmp_path_factory):
+def small_cell_warehouse(tmp_path_factory, migrated_template):
     s = Settings(data_dir=tmp_path_factory.mktemp("privacy") / "var")
+    copy_migrated(migrated_template, s)
     con = connect(s)
     migrate(con)
     install_views(con, s)
@@ -86,9 +88,10 @@ def test_no_visible_cell_is_small(small_cell_warehouse, windows):
     assert ((dq["suppressed_share"] >= 0) & (dq["suppressed_share"] <= 1)).all()
 
 
-def test_thresholds_come_from_settings(tmp_path):
+def test_thresholds_come_from_settings(tmp_path, migrated_template):
     """With k_min = 100 and min_devices = 5 the same cells become suppressed."""
     s = Settings(data_dir=tmp_path / "var", privacy={"k_min": 100, "min_devices": 5})
+    copy_migrated(migrated_template, s)
     con = connect(s)
     migrate(con)
     df = _rows([{"region": "06", "device": d, "day": 0, "hour": 0, "n_observations": 30, "abstained_share": 0.0,
@@ -115,11 +118,12 @@ def _published_cells(settings: Settings, publication: int) -> dict:
     return {(r[0], r[1]): r[2:] for r in rows}
 
 
-def test_publications_cannot_be_differenced(tmp_path):
+def test_publications_cannot_be_differenced(tmp_path, migrated_template):
     """A late device's window never shows up as a small difference between two analyst publications."""
     from analyst.store import refresh
 
     s = Settings(data_dir=tmp_path / "var")
+    copy_migrated(migrated_template, s)
     con = connect(s)
     migrate(con)
 
