@@ -51,7 +51,7 @@ def check_analyst_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             kind = st.type.name.lower()
             raise AnalystQueryError(
                 f"{kind} statements are not allowed in an analyst session (read-only: only select, describe, "
-                f"summarize and show); the warehouse is attached read-only")
+                f"summarize and show); the analyst store is read-only")
         parsed = json.loads(con.execute("select json_serialize_sql(?)", [st.query]).fetchone()[0])
         if parsed.get("error"):
             raise AnalystQueryError(f"statement not supported in an analyst session: {parsed.get('error_message', '')}")
