@@ -262,16 +262,14 @@ def acknowledge(
         row = con.execute("select level from alerts where alert_id = ?", [alert_id]).fetchone()
         if row is None:
             raise KeyError(f"no alert with alert_id {alert_id!r}")
-        con.execute("begin")
-        try:
+
+        def work() -> None:
             con.execute(
                 "insert into alert_acks (alert_id, acknowledged_by, acknowledged_at, note, label) values (?, ?, ?, ?, ?)",
                 [alert_id, by.strip(), now, note, label],
             )
             _event(con, alert_id, "acknowledged", row[0], now, notify=False, by=by.strip(), label=label)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+
+        transaction(con, work, what="alert acknowledgement")
         log.info("alert acknowledged", alert_id=alert_id, by=by.strip(), label=label)
         return {"alert_id": alert_id, "acknowledged_by": by.strip(), "acknowledged_at": now, "note": note, "label": label}
