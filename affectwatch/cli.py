@@ -1,9 +1,12 @@
 """`affectwatch` console script. Each area registers its own commands (thin orchestrators).
 
-Heavy imports (statsmodels, streamlit, kafka) happen inside the command functions so that
-`affectwatch --help` stays fast.
+The areas plug in through the ``affectwatch.commands`` entry points (pyproject.toml), so this shared
+package imports nothing from them. Heavy imports (statsmodels, streamlit, kafka) happen inside the
+command functions so that `affectwatch --help` stays fast.
 """
 from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
 
 import typer
 
@@ -57,23 +60,41 @@ def config_example() -> None:
     typer.echo(render(), nl=False)
 
 
-def _register_all() -> None:
-    from alerts import commands as alert_commands
-    from analytics import commands as forecast_commands
-    from analytics import detect_commands
-    from analyst import commands as analyst_commands
-    from dashboard import commands as dashboard_commands
-    from demo import run as demo
-    from ingest import affect_commands, sim_commands
-    from ingest import commands as ingest_commands
-
-    modules = (ingest_commands, sim_commands, forecast_commands, detect_commands, alert_commands,
-               dashboard_commands, analyst_commands, demo, affect_commands)
-    for mod in modules:
-        mod.register(app, bench_app)
+ENTRY_POINT_GROUP = "affectwatch.commands"
+# The entry points every install has, in the order they register (= the order `--help` lists them).
+# Entry points of this group not named here (another installed package's) register after them, by name.
+COMMAND_MODULES = ("ingest", "simulate", "forecast", "detect", "alerts", "dashboard", "analyst", "demo",
+                   "survey-affect")
 
 
-_register_all()
+class CommandRegistryError(RuntimeError):
+    """An area's commands could not be registered (entry point missing or failing); the message names it."""
+
+
+def command_entry_points() -> list[EntryPoint]:
+    """The ``affectwatch.commands`` entry points in registration order; raises if one of COMMAND_MODULES is missing."""
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    missing = [name for name in COMMAND_MODULES if name not in found]
+    if missing:
+        raise CommandRegistryError(
+            f"affectwatch: entry point(s) {', '.join(missing)} of group {ENTRY_POINT_GROUP!r} not installed, so "
+            "their commands would be missing; reinstall the package (`make setup`, or `pip install -e .`)")
+    return [found[name] for name in COMMAND_MODULES] + sorted(
+        (ep for name, ep in found.items() if name not in COMMAND_MODULES), key=lambda ep: ep.name)
+
+
+def register_commands(eps: list[EntryPoint], main: typer.Typer, bench: typer.Typer) -> None:
+    """Call each entry point's ``register(main, bench)``; a failing one raises an error naming it."""
+    for ep in eps:
+        try:
+            ep.load()(main, bench)
+        except Exception as exc:
+            raise CommandRegistryError(f"affectwatch: entry point {ep.name} = {ep.value!r} of group "
+                                       f"{ENTRY_POINT_GROUP!r} failed to register its commands: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+
+
+register_commands(command_entry_points(), app, bench_app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

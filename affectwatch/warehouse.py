@@ -285,13 +285,21 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def session(settings: Settings | None = None, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``with session(settings, read_only=True) as con:`` — ``connect(...)`` closed on exit (same kwargs)."""
-    con = connect(settings, **kwargs)
-    try:
+def session(settings: Settings | None = None, *, con: duckdb.DuckDBPyConnection | None = None,
+            **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``with session(settings, read_only=True) as con:`` — ``connect(...)`` closed on exit (same kwargs).
+
+    Given ``con`` (a caller's open connection), the session borrows it: yields it unchanged and leaves
+    it open (``settings`` and ``kwargs`` are then unused).
+    """
+    if con is not None:
         yield con
+        return
+    own = connect(settings, **kwargs)
+    try:
+        yield own
     finally:
-        con.close()
+        own.close()
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[dict]:
@@ -307,9 +315,7 @@ def migration_files() -> list[Path]:
 
 def migrate(con: duckdb.DuckDBPyConnection | None = None, settings: Settings | None = None) -> list[str]:
     """Apply the versioned DDL in ``sql/migrations`` idempotently; returns the versions applied now."""
-    own = con is None
-    con = con or connect(settings)
-    try:
+    with session(settings, con=con) as con:
         con.execute(
             "create table if not exists schema_migrations (version varchar, name varchar, applied_at timestamptz)"
         )
@@ -329,18 +335,13 @@ def migrate(con: duckdb.DuckDBPyConnection | None = None, settings: Settings | N
             applied.append(path.stem)
             log.info("migration applied", version=version, name=path.stem)
         return applied
-    finally:
-        if own:
-            con.close()
 
 
 def compact(con: duckdb.DuckDBPyConnection | None = None, settings: Settings | None = None, expire_older_than: str | None = None) -> dict:
     """Merge small Parquet files, optionally expire old snapshots, and delete files no longer referenced."""
     s = settings or get_settings()
-    own = con is None
-    con = con or connect(s)
     alias = s.warehouse.alias
-    try:
+    with session(s, con=con) as con:
         before = con.execute(f"select count(*) from ducklake_list_files('{alias}', 'affect_windows')").fetchone()[0]
         con.execute(f"call ducklake_merge_adjacent_files('{alias}')")
         if expire_older_than:
@@ -349,6 +350,3 @@ def compact(con: duckdb.DuckDBPyConnection | None = None, settings: Settings | N
         after = con.execute(f"select count(*) from ducklake_list_files('{alias}', 'affect_windows')").fetchone()[0]
         log.info("warehouse compacted", affect_files_before=before, affect_files_after=after)
         return {"affect_files_before": before, "affect_files_after": after}
-    finally:
-        if own:
-            con.close()

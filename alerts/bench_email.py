@@ -77,7 +77,7 @@ def sink_process(folder: Path, deadline_s: float = 180.0):
 
 
 def _pass(settings, n_messages: int, n_alerts: int, tag: str, echo) -> dict:
-    from affectwatch.warehouse import connect, migrate
+    from affectwatch.warehouse import migrate, session
     from alerts import outbox
 
     n_alerts = min(n_alerts, len(STATES), n_messages)
@@ -87,8 +87,7 @@ def _pass(settings, n_messages: int, n_alerts: int, tag: str, echo) -> dict:
         s = settings.model_copy(update={"data_dir": Path(tmp) / "var"})
         s = s.model_copy(update={"smtp": s.smtp.model_copy(update={
             "host": "127.0.0.1", "port": port, "security": "none", "username": None})})
-        con = connect(s)
-        try:
+        with session(s) as con:
             migrate(con)
             _fill(con, s, n_alerts, n_recipients, tag)
             t0 = time.perf_counter()
@@ -104,8 +103,6 @@ def _pass(settings, n_messages: int, n_alerts: int, tag: str, echo) -> dict:
             t_send = time.perf_counter() - t0
             stored = len(list((Path(tmp) / "mail").glob("*.eml")))
             dup = sink_log.read_text(errors="replace").count("duplicate message ignored")
-        finally:
-            con.close()
     return {"queued": queued, "sent": out["sent"], "errors": out["errors"], "stored": stored, "duplicates": dup,
             "queue_s": t_queue, "send_s": t_send, "alerts": n_alerts, "recipients": n_recipients}
 

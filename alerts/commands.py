@@ -54,7 +54,7 @@ def list_cmd(
     limit: int = typer.Option(50, min=1),
 ) -> None:
     """Alerts with their evidence and acknowledgements (active red/yellow by default)."""
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
 
     where, params = [], []
     if not all_:
@@ -70,13 +70,10 @@ def list_cmd(
                      a.reason, (select string_agg(acknowledged_by, ', ') from alert_acks k where k.alert_id = a.alert_id) as acked_by
               from alerts a {'where ' + ' and '.join(where) if where else ''}
               order by case a.level when 'red' then 0 when 'yellow' then 1 else 2 end, a.last_updated desc limit ?"""
-    con = connect()
-    try:
+    with session() as con:
         cur = con.execute(sql, [*params, limit])
         cols = [d[0] for d in cur.description]
         rows = cur.fetchall()
-    finally:
-        con.close()
     if not rows:
         typer.echo("no alerts")
         return
@@ -139,14 +136,11 @@ def unsubscribe_cmd(
 @alerts_app.command("subscriptions")
 def subscriptions_cmd() -> None:
     """List active subscriptions."""
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
     from alerts.subscriptions import active_subscriptions
 
-    con = connect()
-    try:
+    with session() as con:
         subs = active_subscriptions(con)
-    finally:
-        con.close()
     if not subs:
         typer.echo("no active subscriptions")
     for s in subs:
@@ -160,16 +154,13 @@ def send_pending_cmd(
     queue: bool = typer.Option(True, "--queue/--no-queue", help="Also queue due immediate alerts and digests."),
 ) -> None:
     """Send queued emails whose backoff has expired (and queue due ones first)."""
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
     from alerts import outbox
 
-    con = connect()
-    try:
+    with session() as con:
         if retry_failed:
             typer.echo(f"requeued {outbox.retry_failed(con)} failed message(s)")
         out = outbox.deliver(con=con) if queue else outbox.send_pending(con=con)
-    finally:
-        con.close()
     _echo_json(out)
 
 

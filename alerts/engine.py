@@ -18,7 +18,7 @@ import pandas as pd
 from affectwatch.logs import get_logger
 from affectwatch.progress import progress
 from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect
+from affectwatch.warehouse import session
 from alerts import lifecycle, series
 from alerts.affect_signal import affect_decisions
 from alerts.evidence import SPARK_POINTS
@@ -272,14 +272,9 @@ def run_once(settings: Settings | None = None, now: datetime | None = None, con=
     s = settings or get_settings()
     now = _now(now)
     rules = load_rules(settings=s)
-    own = con is None
-    con = con or connect(s)
-    try:
+    with session(s, con=con) as con:
         decisions, per_signal = evaluate(con, rules, s, now)
         summary = lifecycle.apply(con, decisions, now)
-    finally:
-        if own:
-            con.close()
     out = {"now": now.isoformat(), "signals": per_signal, **{k: v for k, v in summary.items() if k != "notifications"},
            "notifications": len(summary["notifications"])}
     log.info("detection pass finished", decisions=len(decisions), notifications=out["notifications"])

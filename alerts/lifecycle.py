@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta, timezone
 import duckdb
 
 from affectwatch.logs import get_logger
-from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect, transaction
+from affectwatch.settings import Settings
+from affectwatch.warehouse import session, transaction
 from affectwatch.warehouse import rows as _rows
 from alerts.rules import LEVEL_RANK
 
@@ -257,26 +257,19 @@ def acknowledge(
         raise ValueError("acknowledge: `by` (who acknowledges) must not be empty")
     if label is not None and label not in ACK_LABELS:
         raise ValueError(f"acknowledge: label must be one of {ACK_LABELS} or empty, got {label!r}")
-    own = con is None
-    con = con or connect(settings or get_settings())
     now = _now(now)
-    try:
+    with session(settings, con=con) as con:
         row = con.execute("select level from alerts where alert_id = ?", [alert_id]).fetchone()
         if row is None:
             raise KeyError(f"no alert with alert_id {alert_id!r}")
-        con.execute("begin")
-        try:
+
+        def work() -> None:
             con.execute(
                 "insert into alert_acks (alert_id, acknowledged_by, acknowledged_at, note, label) values (?, ?, ?, ?, ?)",
                 [alert_id, by.strip(), now, note, label],
             )
             _event(con, alert_id, "acknowledged", row[0], now, notify=False, by=by.strip(), label=label)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
+
+        transaction(con, work, what="alert acknowledgement")
         log.info("alert acknowledged", alert_id=alert_id, by=by.strip(), label=label)
         return {"alert_id": alert_id, "acknowledged_by": by.strip(), "acknowledged_at": now, "note": note, "label": label}
-    finally:
-        if own:
-            con.close()

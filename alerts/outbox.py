@@ -43,6 +43,7 @@ import hashlib
 import json
 import smtplib
 import ssl
+from contextlib import closing
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from email import policy
 from email.parser import BytesHeaderParser
@@ -52,7 +53,7 @@ import duckdb
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect, transaction
+from affectwatch.warehouse import session, transaction
 from affectwatch.warehouse import rows as _rows
 from alerts import render
 from alerts.lifecycle import NOTIFY_EVENTS
@@ -508,14 +509,11 @@ def send_pending(
     called with the number of messages finished after each batch.
     """
     s = settings or get_settings()
-    own = con is None
-    con = con or connect(s)
     fixed = now
     clock = (lambda: _now(fixed)) if fixed is not None else (lambda: _now(None))
-    now = clock()
     out = {"sent": 0, "errors": 0, "failed": 0, "recovered": 0, "deferred": 0}
-    pool = SenderPool(s, s.smtp.workers)
-    try:
+    with session(s, con=con) as con, closing(SenderPool(s, s.smtp.workers)) as pool:
+        now = clock()
         rows = _rows(con, """select message_id, recipient, attempts, message from email_outbox
                              where status = 'pending' and (next_attempt_at is null or next_attempt_at <= ?)
                              order by created_at, message_id limit ?""", [now, limit])
@@ -548,10 +546,6 @@ def send_pending(
             if pool.unavailable.is_set():
                 out["deferred"] += len(rows) - hi  # server down: stop this pass
                 break
-    finally:
-        pool.close()
-        if own:
-            con.close()
     if any(out.values()):
         log.info("outbox pass finished", **out)
     return out
@@ -568,13 +562,8 @@ def retry_failed(con: duckdb.DuckDBPyConnection) -> int:
 def deliver(settings: Settings | None = None, now: datetime | None = None, con: duckdb.DuckDBPyConnection | None = None) -> dict:
     """One delivery pass: queue immediate alerts and due digests, then send what is pending."""
     s = settings or get_settings()
-    own = con is None
-    con = con or connect(s)
-    try:
+    with session(s, con=con) as con:
         queued_now = queue_immediate(con, s, now)
         digests = queue_digests(con, s, now)
         sent = send_pending(s, con, now)
         return {"queued_immediate": queued_now, "queued_digests": digests, **sent}
-    finally:
-        if own:
-            con.close()

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect
+from affectwatch.warehouse import session
 
 log = get_logger(__name__)
 
@@ -102,8 +102,7 @@ def _journal_end(con, job: str, started: datetime, status: str, detail: dict) ->
 def run_job(spec: JobSpec, settings: Settings, now: datetime | None = None) -> dict:
     """Run one job, journalled in scheduler_runs; exceptions are logged and recorded, never raised."""
     now = now or datetime.now(timezone.utc)
-    con = connect(settings)
-    try:
+    with session(settings) as con:
         started = _journal_start(con, spec.name, now)
         t0 = time.perf_counter()
         try:
@@ -117,31 +116,23 @@ def run_job(spec: JobSpec, settings: Settings, now: datetime | None = None) -> d
         _journal_end(con, spec.name, started, status, result)
         log.info("scheduled job finished", job=spec.name, status=status, seconds=result["seconds"])
         return {"job": spec.name, "status": status, **result}
-    finally:
-        con.close()
 
 
 def mark_interrupted(settings: Settings) -> int:
     """Runs left 'running' by a process that died are closed as 'interrupted'."""
-    con = connect(settings)
-    try:
+    with session(settings) as con:
         n = con.execute("select count(*) from scheduler_runs where status = 'running'").fetchone()[0]
         if n:
             con.execute("update scheduler_runs set status = 'interrupted', finished_at = ? where status = 'running'",
                         [datetime.now(timezone.utc)])
             log.warning("previous scheduler runs were interrupted", count=n)
         return n
-    finally:
-        con.close()
 
 
 def due_jobs(jobs: list[JobSpec], settings: Settings, now: datetime) -> list[JobSpec]:
     """Jobs whose latest scheduled fire time (after their last successful start) has passed."""
-    con = connect(settings)
-    try:
+    with session(settings) as con:
         last = dict(con.execute("select job, max(started_at) from scheduler_runs where status = 'ok' group by job").fetchall())
-    finally:
-        con.close()
     due = []
     for spec in jobs:
         prev = last.get(spec.name)

@@ -11,7 +11,7 @@ import duckdb
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import Settings, get_settings
-from affectwatch.warehouse import connect
+from affectwatch.warehouse import session
 from affectwatch.warehouse import rows as _rows
 from alerts.rules import LEVEL_RANK
 
@@ -105,9 +105,7 @@ def subscribe(
         digest_time = tz = None
     key = "|".join([recipient.lower(), ",".join(items), min_level, mode, digest_time or "", tz or ""])
     sub_id = "sub-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-    own = con is None
-    con = con or connect(settings or get_settings())
-    try:
+    with session(settings, con=con) as con:
         existing = _rows(con, "select * from subscriptions where subscription_id = ? and active", [sub_id])
         if existing:
             return _from_row(existing[0])
@@ -119,17 +117,12 @@ def subscribe(
         )
         log.info("subscription added", subscription_id=sub_id, mode=mode, regions=len(items), min_level=min_level)
         return _from_row(_rows(con, "select * from subscriptions where subscription_id = ? and active", [sub_id])[0])
-    finally:
-        if own:
-            con.close()
 
 
 def unsubscribe(recipient: str, subscription_id: str | None = None, *, settings: Settings | None = None,
                 con: duckdb.DuckDBPyConnection | None = None) -> int:
     """Deactivate a recipient's subscriptions (or one of them); returns how many were active."""
-    own = con is None
-    con = con or connect(settings or get_settings())
-    try:
+    with session(settings, con=con) as con:
         where, params = "lower(recipient) = lower(?) and active", [recipient.strip()]
         if subscription_id:
             where += " and subscription_id = ?"
@@ -139,9 +132,6 @@ def unsubscribe(recipient: str, subscription_id: str | None = None, *, settings:
             con.execute(f"update subscriptions set active = false where {where}", params)
         log.info("subscriptions deactivated", count=n)
         return n
-    finally:
-        if own:
-            con.close()
 
 
 def active_subscriptions(con: duckdb.DuckDBPyConnection, mode: str | None = None) -> list[Subscription]:

@@ -234,7 +234,7 @@ def refresh(settings: Settings | None = None, *, now: datetime | None = None,
 
     Nothing is written when the result equals the previous publication. Returns a summary dict.
     """
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
 
     s = settings or get_settings()
     now = now or datetime.now(timezone.utc)
@@ -247,8 +247,7 @@ def refresh(settings: Settings | None = None, *, now: datetime | None = None,
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_dir.mkdir()
         tmp = tmp_dir / f"{CATALOG}.duckdb"
-        con = connect(s, read_only=True, use=False, snapshot=warehouse_snapshot)
-        try:
+        with session(s, read_only=True, use=False, snapshot=warehouse_snapshot) as con:
             install_views(con, s)
             wh_snapshot = warehouse_snapshot if warehouse_snapshot is not None else con.execute(
                 "select max(snapshot_id) from ducklake_snapshots(?)", [s.warehouse.alias]).fetchone()[0]
@@ -277,8 +276,6 @@ def refresh(settings: Settings | None = None, *, now: datetime | None = None,
                        ?::integer as cells_held, ?::integer as cells_not_yet_published""",
                         [new_id, now, wh_snapshot, cutoff, held, n_open])
             con.execute("detach pub")
-        finally:
-            con.close()
         summary = {"publication_id": ids[-1] if unchanged else new_id, "published": not unchanged,
                    "warehouse_snapshot": wh_snapshot, "periods_closed_before": cutoff.isoformat(),
                    "cells_held": held, "cells_not_yet_published": n_open}

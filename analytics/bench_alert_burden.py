@@ -46,19 +46,16 @@ AS_OF = datetime(2023, 10, 31, tzinfo=timezone.utc)
 def load_series(rule, path: Path = ILINET) -> pd.DataFrame:
     """The ILINet file through the product's loader and series builder (a temporary warehouse)."""
     from affectwatch.settings import Settings
-    from affectwatch.warehouse import connect, migrate
+    from affectwatch.warehouse import migrate, session
     from alerts import series
     from ingest.load_symptoms import load_file
 
     with tempfile.TemporaryDirectory(prefix="aw-bench-burden-") as tmp:
         s = Settings(data_dir=Path(tmp) / "var")
-        con = connect(s)
-        try:
+        with session(s) as con:
             migrate(con)
             load_file(path, s, syndrome=rule.syndrome, con=con, reported_lag_days=5)
             return series.symptom_series(con, rule.syndrome, rule.frequency, rule.measure, AS_OF)
-        finally:
-            con.close()
 
 
 def weekly_levels(data: pd.DataFrame, rule) -> pd.DataFrame:

@@ -68,14 +68,11 @@ def backtest_cmd(
     typer.echo(f"wrote {len(fc)} rows ({fc['model'].nunique()} models, {fc['location'].nunique()} locations, "
                f"{len(refs)} reference dates) to {out}; {len(fb)} series fell back to the baseline")
     if to_warehouse:
-        from affectwatch.warehouse import connect
+        from affectwatch.warehouse import session
         from analytics.store import write_forecasts
 
-        con = connect()
-        try:
+        with session() as con:
             write_forecasts(con, fc)
-        finally:
-            con.close()
 
 
 @forecast_app.command("score")
@@ -111,14 +108,11 @@ def score_cmd(
     typer.echo(pit.to_string())
     typer.echo(f"\nsaved scores.csv, summary.csv, summary_by_horizon.csv, summary_by_location.csv, pit.csv in {out_dir}")
     if to_warehouse:
-        from affectwatch.warehouse import connect
+        from affectwatch.warehouse import session
         from analytics.store import write_scores
 
-        con = connect()
-        try:
+        with session() as con:
             write_scores(con, scores)
-        finally:
-            con.close()
 
 
 @forecast_app.command("lift")
@@ -157,14 +151,11 @@ def lift_cmd(
     typer.echo(table[cols].round(3).to_string(index=False))
     typer.echo(f"wrote {out}")
     if to_warehouse:
-        from affectwatch.warehouse import connect
+        from affectwatch.warehouse import session
         from analytics.store import write_lift
 
-        con = connect()
-        try:
+        with session() as con:
             write_lift(con, table)
-        finally:
-            con.close()
 
 
 @forecast_app.command("simulate-affect")

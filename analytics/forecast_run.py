@@ -70,20 +70,15 @@ def run_latest(settings: Settings | None = None, con: duckdb.DuckDBPyConnection 
                syndrome: str | None = None, *, reference_date=None, freq: str = "W", n_jobs: int = 2) -> dict:
     """Forecast every syndrome (or one) for its latest reference date and write the rows to
     ``forecasts``. Returns a summary per syndrome and the run id."""
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
 
     s = settings or get_settings()
-    own = con is None
-    con = con or connect(s)
     run_id = uuid.uuid4().hex[:12]
-    try:
+    with session(s, con=con) as con:
         syndromes = _syndromes(con, syndrome)
         results = [forecast_syndrome(con, syn, settings=s, freq=freq, reference_date=reference_date,
                                      run_id=run_id, n_jobs=n_jobs)
                    for syn in progress(syndromes, total=len(syndromes), desc="forecast run", unit="syndrome")]
-    finally:
-        if own:
-            con.close()
     log.info("forecast run done", run_id=run_id, syndromes=[r["syndrome"] for r in results],
              rows=sum(r["rows"] for r in results))
     return {"run_id": run_id, "syndromes": results}

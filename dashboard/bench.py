@@ -31,7 +31,7 @@ APP = Path(__file__).resolve().parent / "app.py"
 def build_bench_warehouse(data_dir: Path, counties: int, devices: int, seed: int = 0) -> dict:
     """Write the benchmark warehouse; returns row counts."""
     from affectwatch.settings import Settings
-    from affectwatch.warehouse import connect, migrate
+    from affectwatch.warehouse import migrate, session
     from dashboard import maps
 
     rng = np.random.default_rng(seed)
@@ -94,16 +94,13 @@ def build_bench_warehouse(data_dir: Path, counties: int, devices: int, seed: int
          "created_at": now}
         for rid, lvl in zip(ids[::40], ["red", "yellow"] * len(ids))
     ])
-    con = connect(s)
-    try:
+    with session(s) as con:
         migrate(con)
         for table, df in (("affect_windows", affect), ("symptom_reports", symptoms), ("forecasts", fc), ("alerts", alerts)):
             con.register("_bench_df", df)
             cols = ", ".join(df.columns)
             con.execute(f"insert into {table} ({cols}) select {cols} from _bench_df")
             con.unregister("_bench_df")
-    finally:
-        con.close()
     return {"affect_windows": len(affect), "symptom_reports": len(symptoms), "forecasts": len(fc), "alerts": len(alerts),
             "counties": len(ids), "states": len(states)}
 

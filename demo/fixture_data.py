@@ -513,7 +513,7 @@ def build_fixture_warehouse(settings: Settings | None = None, seed: int = 0) -> 
     Writes happen in two transactions: everything except the symptom revisions first, then the
     revisions, so that the snapshot before the last one holds only the first reports.
     """
-    from affectwatch.warehouse import connect, migrate
+    from affectwatch.warehouse import migrate, session, transaction
     from ingest.load_affect import fixture_frame as survey_fixture_frame
 
     s = settings or get_settings()
@@ -536,18 +536,11 @@ def build_fixture_warehouse(settings: Settings | None = None, seed: int = 0) -> 
         **ingest_frames(affect),
         **notification_frames(),
     }
-    con = connect(s)
-    try:
+    with session(s) as con:
         migrate(con)
-        counts: dict[str, int] = {}
-        con.execute("begin")
-        for table, df in frames.items():
-            counts[table] = _insert(con, table, df)
-        con.execute("commit")
-        con.execute("begin")
-        counts["symptom_reports"] += _insert(con, "symptom_reports", revisions)
-        con.execute("commit")
-    finally:
-        con.close()
+        counts = transaction(con, lambda: {table: _insert(con, table, df) for table, df in frames.items()},
+                             what="fixture warehouse")
+        counts["symptom_reports"] += transaction(con, lambda: _insert(con, "symptom_reports", revisions),
+                                                 what="fixture symptom revisions")
     log.info("fixture warehouse built", data_dir=str(s.data_dir), **counts)
     return counts

@@ -153,13 +153,10 @@ def _wait_http(url: str, timeout: float = 90.0) -> bool:
 
 
 def _count(settings: Settings, sql: str, params: list | None = None) -> int:
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
 
-    con = connect(settings, read_only=True)
-    try:
+    with session(settings, read_only=True) as con:
         return int(con.execute(sql, params or []).fetchone()[0])
-    finally:
-        con.close()
 
 
 # -- steps ---------------------------------------------------------------------------------------------
@@ -265,15 +262,12 @@ def export_backtest_inputs(demo: Demo) -> tuple[Path, Path]:
     """Write the warehouse's weekly admissions (latest revision) and weekly affect features as CSVs."""
     import pandas as pd
 
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
     from analytics.panels import affect_features, symptom_series
 
-    con = connect(demo.settings, read_only=True)
-    try:
+    with session(demo.settings, read_only=True) as con:
         target = symptom_series(con, "flu_admissions")
         affect = affect_features(con, settings=demo.settings)
-    finally:
-        con.close()
     target_csv, affect_csv = demo.dir / "target_flu_admissions.csv", demo.dir / "affect_features.csv"
     target[["date", "location", "value"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date).to_csv(target_csv, index=False)
     affect.assign(date=lambda d: pd.to_datetime(d["date"]).dt.date).to_csv(affect_csv, index=False)
@@ -381,17 +375,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     ) -> None:
         """Fill the configured warehouse with the fixture data (real FluSight/ILINet symptoms, SIMULATED affect)
         and publish the analyst store."""
-        from affectwatch.warehouse import connect, migrate
+        from affectwatch.warehouse import migrate, session
         from analyst.store import refresh
         from demo.fixture_data import build_fixture_warehouse
 
         s = get_settings()
-        con = connect(s)
-        try:
+        with session(s) as con:
             migrate(con)
             n = con.execute("select count(*) from affect_windows").fetchone()[0]
-        finally:
-            con.close()
         if n and not force:
             typer.echo(f"error: the warehouse in {s.data_dir} already holds {n} affect windows; use an empty "
                        "AFFECTWATCH_DATA_DIR or --force", err=True)

@@ -17,14 +17,11 @@ def log_end(settings: Settings, topics: list[str], bootstrap: str | None = None)
 
 
 def _stored(settings: Settings, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
     from ingest.sink import stored_offsets
 
-    con = connect(settings, read_only=True)
-    try:
+    with session(settings, read_only=True) as con:
         return stored_offsets(con, group, topics)
-    finally:
-        con.close()
 
 
 def committed(settings: Settings, group: str, topics: list[str]) -> int:

@@ -141,31 +141,30 @@ def _rate(w, n: int) -> float:
 # -- e2e latency phase ------------------------------------------------------------------------
 def _reader(data_dir: str, catalog: str | None, since_ms: int, stop_at: float, out: "mp.Queue") -> None:
     """Separate process: poll the warehouse and note when each produced row becomes queryable."""
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
 
     s = _phase_settings(Path(data_dir), catalog)
-    con = connect(s, read_only=True)
     lat: list[tuple[float, float]] = []  # (produced ms, visible ms)
     last = datetime(1970, 1, 1, tzinfo=UTC)
     errors = 0
     slow: list[float] = []
-    while time.time() < stop_at:
-        q0 = time.perf_counter()
-        try:  # rows of one batch share ingested_at; batches commit in order
-            rows = con.execute("select ingested_at, list(epoch_ms(produced_at)) from affect_windows "
-                               "where ingested_at > ? group by all order by 1", [last]).fetchall()
-        except Exception as exc:  # a lock error would show up here
-            errors += 1
-            log.warning("reader query failed", error=str(exc)[:200])
-            rows = []
-        if time.perf_counter() - q0 > 0.25:
-            slow.append(round(time.perf_counter() - q0, 3))
-        now_ms = time.time() * 1000
-        for ingested_at, produced in rows:
-            last = max(last, ingested_at)
-            lat.extend((p, now_ms) for p in produced if p >= since_ms)
-        time.sleep(0.05)
-    con.close()
+    with session(s, read_only=True) as con:
+        while time.time() < stop_at:
+            q0 = time.perf_counter()
+            try:  # rows of one batch share ingested_at; batches commit in order
+                rows = con.execute("select ingested_at, list(epoch_ms(produced_at)) from affect_windows "
+                                   "where ingested_at > ? group by all order by 1", [last]).fetchall()
+            except Exception as exc:  # a lock error would show up here
+                errors += 1
+                log.warning("reader query failed", error=str(exc)[:200])
+                rows = []
+            if time.perf_counter() - q0 > 0.25:
+                slow.append(round(time.perf_counter() - q0, 3))
+            now_ms = time.time() * 1000
+            for ingested_at, produced in rows:
+                last = max(last, ingested_at)
+                lat.extend((p, now_ms) for p in produced if p >= since_ms)
+            time.sleep(0.05)
     out.put({"latencies": lat, "errors": errors, "slow_queries": slow})
 
 

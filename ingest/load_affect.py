@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from affectwatch.logs import get_logger
-from affectwatch.settings import Settings, get_settings
+from affectwatch.settings import Settings
 from ingest.load_symptoms import (LOCATIONS_CSV, MISSING, _Bad, _date, _get, _norm, _number, _parse_csv, _region,
                                   _RowError, county_fips)
 
@@ -240,14 +240,13 @@ def _write(con, df: pd.DataFrame, bad: list[_Bad], origin: str, loaded_at: datet
 
 def load_file(path: str | Path, settings: Settings | None = None, fmt: str = "covidcast", *, con=None) -> AffectLoadResult:
     """Load one survey-affect file into ``survey_affect``; invalid rows go to ``dead_letters``. One transaction."""
-    from affectwatch.warehouse import connect, migrate, transaction
+    from affectwatch.warehouse import migrate, session, transaction
 
     path = Path(path)
     df, bad, skipped = parse_file(path, fmt)
     origin, loaded_at = f"file:{path.name}", datetime.now(timezone.utc)
     own = con is None
-    con = con or connect(settings or get_settings())
-    try:
+    with session(settings, con=con) as con:
         if own:
             migrate(con)
 
@@ -256,9 +255,6 @@ def load_file(path: str | Path, settings: Settings | None = None, fmt: str = "co
             return (*_write(con, df, errs, origin, loaded_at), errs)
 
         written, revisions, unchanged, errs = transaction(con, attempt, what="survey affect load")
-    finally:
-        if own:
-            con.close()
     res = AffectLoadResult(written, revisions, unchanged, skipped, len(errs), fmt, dict(Counter(b.reason for b in errs)))
     log.info("survey affect file loaded", file=path.name, fmt=fmt, rows=written, revisions=revisions,
              unchanged=unchanged, skipped=skipped, dead_letters=len(errs))

@@ -53,7 +53,7 @@ from pathlib import Path
 import pandas as pd
 
 from affectwatch.logs import get_logger
-from affectwatch.settings import REPO_ROOT, Settings, get_settings
+from affectwatch.settings import REPO_ROOT, Settings
 from affectwatch import mmwr
 from ingest.contracts import REGION_RE
 
@@ -565,15 +565,14 @@ def load_file(
     with ``reported_lag_days``, ``period_end + reported_lag_days`` at 16:00 UTC, so that as-of queries
     ("what did we know then") see the file's values when they would have been published.
     """
-    from affectwatch.warehouse import connect, migrate
+    from affectwatch.warehouse import migrate, session
 
     path = Path(path)
     fmt, col = parse_file(path, syndrome, source, fmt)
     origin = f"file:{path.name}"
     loaded_at = datetime.now(timezone.utc)
     own = con is None
-    con = con or connect(settings or get_settings())
-    try:
+    with session(settings, con=con) as con:
         if own:
             migrate(con)
         if reported_lag_days is not None:
@@ -584,9 +583,6 @@ def load_file(
                 if c.reported_at is None:
                     c.reported_at = datetime.combine(c.period_end, datetime.min.time(), timezone.utc) + lag
         written, revisions, unchanged = _write(con, col, origin, loaded_at)
-    finally:
-        if own:
-            con.close()
     reasons = dict(Counter(b.reason for b in col.bad))
     res = LoadResult(written, revisions, len(col.bad), unchanged, sum(col.skips.values()), fmt, reasons, dict(col.skips))
     log.info("symptom file loaded", file=path.name, fmt=fmt, rows=written, revisions=revisions, unchanged=unchanged,

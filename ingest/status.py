@@ -79,12 +79,11 @@ def partition_lag(end_offset: int, next_offset: int | None) -> int:
 def collect_status(settings: Settings, *, group: str | None = None, bootstrap: str | None = None,
                    window_s: float = 60.0) -> dict:
     """The whole picture for one consumer group (see the module docstring)."""
-    from affectwatch.warehouse import connect
+    from affectwatch.warehouse import session
 
     group = group or settings.kafka.group_id
     topics = [settings.kafka.affect_topic, settings.kafka.symptom_topic]
-    con = connect(settings, read_only=True)
-    try:
+    with session(settings, read_only=True) as con:
         committed = {(t, int(p)): (int(o), ts) for t, p, o, ts in con.execute(
             "select topic, kafka_partition, max(next_offset), max(committed_at) from ingest_offsets "
             "where consumer_group = ? group by all", [group]).fetchall()}
@@ -93,8 +92,6 @@ def collect_status(settings: Settings, *, group: str | None = None, bootstrap: s
             "select coalesce(sum(n_messages) filter (where committed_at >= ?), 0), max(committed_at) "
             "from ingest_batches where consumer_group = ?", [since, group]).fetchone()
         dead = dict(con.execute("select reason, count(*) from dead_letters group by all order by 2 desc").fetchall())
-    finally:
-        con.close()
     try:
         ends = end_offsets(settings, topics, bootstrap)
     except Exception as exc:  # noqa: BLE001 - the status reports an unreachable broker, it does not fail

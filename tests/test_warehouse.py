@@ -138,3 +138,32 @@ def test_transaction_gives_up_after_its_time_budget(warehouse):
         transaction(warehouse, always_busy, max_seconds=1.0, on_wait=lambda a, w, e: waits.append((a, w)))
     assert 1.0 <= time.monotonic() - t0 < 10
     assert len(waits) >= 3 and [a for a, _ in waits] == list(range(1, len(waits) + 1))
+
+
+def test_session_opens_and_closes_its_own_connection(settings):
+    import duckdb
+    import pytest
+
+    from affectwatch.warehouse import session
+
+    migrate(settings=settings)
+    with session(settings, read_only=True) as con:
+        assert con.execute("select count(*) from dead_letters").fetchone()[0] == 0
+        with pytest.raises(duckdb.Error):  # the kwargs reach connect(): read-only
+            con.execute("insert into dead_letters (reason, received_at) values ('x', now())")
+    with pytest.raises(duckdb.ConnectionException):  # closed on exit
+        con.execute("select 1")
+
+
+def test_session_borrows_a_given_connection_and_leaves_it_open(warehouse, settings):
+    import pytest
+
+    from affectwatch.warehouse import session
+
+    with session(settings, con=warehouse, read_only=True) as con:
+        assert con is warehouse
+        con.execute("insert into dead_letters (reason, received_at) values ('borrowed', now())")  # not read-only
+    with pytest.raises(RuntimeError):
+        with session(settings, con=warehouse) as con:
+            raise RuntimeError("the caller's error propagates")
+    assert warehouse.execute("select count(*) from dead_letters where reason = 'borrowed'").fetchone()[0] == 1
