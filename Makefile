@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml tools/kafka/pom.xml
 	@command -v java >/dev/null || { echo "Java (JDK 17+) is required for the local Kafka broker: apt-get install -y openjdk-17-jdk-headless"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is required to resolve the Kafka jars: apt-get install -y maven"; exit 1; }
 	@echo "setup: Python environment in $(VENV) (a few minutes the first time)"
-	@test -x $(BIN)/python || $(call quietly,creating $(VENV),$(PYTHON) -m venv $(VENV))
+	@test -x $(BIN)/python || { $(call quietly,creating $(VENV),$(PYTHON) -m venv $(VENV)); }
 	@$(call quietly,upgrading pip,$(BIN)/pip install -q --disable-pip-version-check --upgrade pip)
 	@$(call quietly,installing AffectWatch and its dependencies,$(BIN)/pip install -q --disable-pip-version-check -e '.[test]')
 	@echo "setup: Kafka broker jars (Maven)"
