@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml tools/kafka/pom.xml
 	@touch $(STAMP)
 	@echo "setup: done ($(BIN)/affectwatch --help)"
 
+# Test files run in TEST_WORKERS processes (pytest-xdist; one file stays in one process, so a module's
+# broker, demo run or warehouse is made once). Most integration tests wait on brokers and child processes,
+# so two workers fill a 2-core machine; TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: setup  ## the whole suite: unit + integration (real Kafka, DuckLake, SMTP, chromium)
-	$(BIN)/python -m pytest -m "" -q --durations=25 tests
+	$(BIN)/python -m pytest -m "" -q -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not slow" tests
