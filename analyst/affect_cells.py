@@ -11,6 +11,9 @@ a throw-away in-memory DuckDB under the warehouse alias, so the same SQL runs on
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 import pandas as pd
 
@@ -60,9 +63,11 @@ def read(con: duckdb.DuckDBPyConnection, grain: str, *, settings: Settings | Non
         cur.close()
 
 
-def from_windows(windows: pd.DataFrame, grain: str, settings: Settings | None = None,
-                 where: str = "true", params: list | tuple = ()) -> pd.DataFrame:
-    """Cells of ``windows`` (a DataFrame with ``affect_windows`` columns; missing optional ones are NULL)."""
+@contextmanager
+def windows_session(windows: pd.DataFrame, settings: Settings | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A throw-away in-memory DuckDB holding ``windows`` (a DataFrame with ``affect_windows`` columns;
+    missing optional ones are NULL) under the warehouse alias, so :func:`read` runs the same cell SQL
+    on it, at as many grains as needed."""
     import pyarrow as pa
 
     s = settings or get_settings()
@@ -82,6 +87,13 @@ def from_windows(windows: pd.DataFrame, grain: str, settings: Settings | None = 
             con.execute("insert into affect_windows by name select * from windows_df")
             if "simulated" not in windows.columns:
                 con.execute("update affect_windows set simulated = false")
-        return read(con, grain, settings=s, where=where, params=params)
+        yield con
     finally:
         con.close()
+
+
+def from_windows(windows: pd.DataFrame, grain: str, settings: Settings | None = None,
+                 where: str = "true", params: list | tuple = ()) -> pd.DataFrame:
+    """Cells of one grain of ``windows`` (see :func:`windows_session`)."""
+    with windows_session(windows, settings) as con:
+        return read(con, grain, settings=settings, where=where, params=params)

@@ -138,12 +138,18 @@ def affect_features(con: duckdb.DuckDBPyConnection | None = None, *, windows: pd
     hi = pd.Timestamp(end).date() if end is not None else None
     params = [lo, days, lo, hi, hi]
 
-    def cells_of(grain: str) -> pd.DataFrame:
-        if windows is not None:
-            return affect_cells.from_windows(windows, grain, s, where=where, params=params)
-        if con is not None:
-            return affect_cells.read(con, grain, settings=s, where=where, params=params)
+    if windows is not None:  # one in-memory database serves both grains read below
+        with affect_cells.windows_session(windows, s) as wcon:
+            return _features(wcon, freq, grain, s, where, params, adjust_versions)
+    if con is None:
         raise ValueError("affect_features needs a warehouse connection or a windows DataFrame")
+    return _features(con, freq, grain, s, where, params, adjust_versions)
+
+
+def _features(con: duckdb.DuckDBPyConnection, freq: str, grain: str, s: Settings, where: str, params: list,
+              adjust_versions: bool) -> pd.DataFrame:
+    def cells_of(grain: str) -> pd.DataFrame:
+        return affect_cells.read(con, grain, settings=s, where=where, params=params)
 
     cells = cells_of(grain)
     feats = list(AFFECT_FEATURES + QUALITY_FEATURES)
