@@ -66,6 +66,17 @@ def connection(key: str):
     return _connection(key)
 
 
+def warm_connection(settings: Settings) -> bool:
+    """Open the cached warehouse connection (extensions, analyst views) before the first visitor;
+    False (logged) when the warehouse cannot be opened yet: the first page then says why."""
+    try:
+        connection(warehouse_key(settings))
+        return True
+    except Exception as exc:  # a missing catalog, a busy one: the page reports it to the visitor
+        log.warning("dashboard warehouse connection not opened at start", error=str(exc)[:300])
+        return False
+
+
 def _run(fn, key: str, *args):
     return fn(connection(key), _alias(key), *args)
 

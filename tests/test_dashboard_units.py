@@ -249,3 +249,22 @@ def test_streamlit_command_serves_static_on_the_given_address():
     joined = " ".join(cmd)
     assert "--server.enableStaticServing true" in joined and "--server.address 127.0.0.1" in joined
     assert cmd[cmd.index("--server.port") + 1] == "8601" and cmd[4].endswith("dashboard/app.py")
+
+
+def test_server_start_opens_the_warehouse_connection_the_pages_then_use(warehouse, settings, tmp_path, monkeypatch):
+    """`python -m dashboard.serve` warms the boundaries and the cached warehouse connection before it serves:
+    the first page view gets that same connection; a data dir without a warehouse does not stop the server."""
+    import affectwatch.warehouse as wh
+    from dashboard import data
+    from dashboard.serve import warm
+
+    took = warm(settings)
+    assert set(took) == {"boundaries_s", "warehouse_s"}
+    opened = []
+    real_connect = wh.connect
+    monkeypatch.setattr(wh, "connect", lambda *a, **k: opened.append(1) or real_connect(*a, **k))
+    key = data.warehouse_key(settings)
+    con = data.connection(key)
+    assert opened == [] and con is data.connection(key)  # the connection warm() opened, not a new one
+    assert con.execute("select count(*) from analyst.affect_region_week").fetchone()[0] == 0  # views installed
+    assert data.warm_connection(Settings(data_dir=tmp_path / "empty")) is False
