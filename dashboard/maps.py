@@ -98,7 +98,9 @@ def boundaries(geography: str) -> dict[str, dict]:
 
 
 def warm_geo_cache() -> float:
-    """Build the simplified-boundary disk cache (done by `affectwatch dashboard` before serving); seconds taken."""
+    """Load the simplified boundaries of every geography, building the disk cache if it is missing; seconds taken.
+    `affectwatch dashboard` calls it to build the disk cache, the server process (``dashboard.serve.warm``)
+    to hold them in memory before the first visitor."""
     import time
 
     t0 = time.perf_counter()

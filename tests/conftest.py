@@ -51,12 +51,9 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def warehouse(settings: Settings, migrated_template: Path):
     """A migrated DuckLake warehouse (SQLite catalog) and an open connection to it."""
-    from affectwatch.warehouse import connect, migrate
-    from tests.fixtures.warehouse import copy_migrated
+    from tests.fixtures.warehouse import open_migrated
 
-    copy_migrated(migrated_template, settings)
-    con = connect(settings)
-    assert migrate(con) == []  # the template is current
+    con = open_migrated(migrated_template, settings)
     yield con
     con.close()
 
@@ -64,13 +61,10 @@ def warehouse(settings: Settings, migrated_template: Path):
 @pytest.fixture(scope="module")
 def module_warehouse(tmp_path_factory, migrated_template):
     """(settings, connection) of one migrated warehouse per test module; a module's ``warehouse`` fixture empties the tables it uses with :func:`emptied`."""
-    from affectwatch.warehouse import connect, migrate
-    from tests.fixtures.warehouse import copy_migrated
+    from tests.fixtures.warehouse import open_migrated
 
     s = Settings(data_dir=tmp_path_factory.mktemp("module-warehouse") / "var")
-    copy_migrated(migrated_template, s)
-    con = connect(s)
-    migrate(con)
+    con = open_migrated(migrated_template, s)
     yield s, con
     con.close()
 

@@ -15,13 +15,12 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from affectwatch.settings import Settings
 from analyst.views import install_views
-from affectwatch.warehouse import connect, migrate
 from alerts import render
 from alerts.affect_signal import affect_decisions
 from alerts.rules import load_rules
 from analytics.panels import affect_features
 from dashboard import queries as q
-from tests.fixtures.warehouse import copy_migrated
+from tests.fixtures.warehouse import open_migrated
 
 K_MIN, MIN_DEVICES = 11, 3
 T0 = datetime(2024, 1, 7, tzinfo=timezone.utc)  # a Sunday
@@ -72,9 +71,7 @@ def load(con, df: pd.DataFrame) -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, migrated_template):
     s = Settings(data_dir=tmp_path_factory.mktemp("surfaces") / "var")
-    copy_migrated(migrated_template, s)
-    con = connect(s)
-    migrate(con)
+    con = open_migrated(migrated_template, s)
     install_views(con, s)
     rule = load_rules(settings=s).signals["affect_distress"]
     yield con, s, rule

@@ -9,9 +9,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from affectwatch.settings import Settings
 from analyst.views import install_views
-from affectwatch.warehouse import connect, migrate
 from tests.test_privacy_surfaces import load
-from tests.fixtures.warehouse import copy_migrated
+from tests.fixtures.warehouse import open_migrated
 
 K_MIN, MIN_DEVICES = 11, 3
 T0 = datetime(2024, 1, 7, tzinfo=timezone.utc)  # a Sunday
@@ -32,9 +31,7 @@ window = st.fixed_dictionaries({
 @pytest.fixture(scope="module")
 def small_cell_warehouse(tmp_path_factory, migrated_template):
     s = Settings(data_dir=tmp_path_factory.mktemp("privacy") / "var")
-    copy_migrated(migrated_template, s)
-    con = connect(s)
-    migrate(con)
+    con = open_migrated(migrated_template, s)
     install_views(con, s)
     yield con
     con.close()
@@ -91,9 +88,7 @@ def test_no_visible_cell_is_small(small_cell_warehouse, windows):
 def test_thresholds_come_from_settings(tmp_path, migrated_template):
     """With k_min = 100 and min_devices = 5 the same cells become suppressed."""
     s = Settings(data_dir=tmp_path / "var", privacy={"k_min": 100, "min_devices": 5})
-    copy_migrated(migrated_template, s)
-    con = connect(s)
-    migrate(con)
+    con = open_migrated(migrated_template, s)
     df = _rows([{"region": "06", "device": d, "day": 0, "hour": 0, "n_observations": 30, "abstained_share": 0.0,
                  "valence": 0.1} for d in range(4)])
     con.register("generated", df)
@@ -123,9 +118,7 @@ def test_publications_cannot_be_differenced(tmp_path, migrated_template):
     from analyst.store import refresh
 
     s = Settings(data_dir=tmp_path / "var")
-    copy_migrated(migrated_template, s)
-    con = connect(s)
-    migrate(con)
+    con = open_migrated(migrated_template, s)
 
     def add(windows):
         con.register("generated", _rows(windows))
