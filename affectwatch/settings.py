@@ -117,8 +117,8 @@ class AlertSettings(_Section):
 
 
 class ForecastSettings(_Section):
-    # also fit and store the pooled models (gbq, qar and their affect variants) in `forecast run`; off
-    # until the leave-one-season-out validation (`affectwatch bench forecast`) has chosen them
+    # also store the pooled models (gbq, qar and their affect variants) as forecasts of their own in
+    # `forecast run`; they always run as the members of the weekly ensemble (analytics.models.ensemble)
     pooled_models: bool = False
 
 

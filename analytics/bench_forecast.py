@@ -133,7 +133,7 @@ def scale(weeks: int = 150, n_jobs: int = 2, echo=print) -> dict:
     ref = y.index[-1] + pd.Timedelta(days=7)
     t1 = time.perf_counter()
     models = ["baseline", "glm", "qr", "gbq", "qar", "ensemble"]
-    fc = forecast_panel(Panel(y), ref, models=models, target="wk inc ili", n_jobs=n_jobs, components=("glm", "qr"))
+    fc = forecast_panel(Panel(y), ref, models=models, target="wk inc ili", n_jobs=n_jobs)
     t_fit = time.perf_counter() - t1
     wall = time.perf_counter() - t0
     echo(f"regions: {y.shape[1]} counties, weeks: {y.shape[0]} ({y.index[0].date()} .. {y.index[-1].date()}), "

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from affectwatch.logs import get_logger
-from analytics.models import COMPONENTS, FUSABLE, Panel, SeriesFailure, make_model
+from analytics.models import COMPONENTS, FUSABLE, Panel, SeriesFailure, components_for, make_model
 from analytics.models.ensemble import CHOSEN, chosen_ensemble, ensemble_members, median_ensemble
 from analytics.quantiles import LEVELS, repair, validate_levels
 
@@ -125,6 +125,7 @@ def forecast_panel(
     if fused_requested and not panel.affect:
         raise ValueError(f"models {[m for m in models if m.endswith('_affect')]} need affect features, but none were given")
     run = list(models)
+    components = components_for(panel.freq, components)
     if "ensemble" in models:
         run += list(components)
     if "ensemble_affect" in models:

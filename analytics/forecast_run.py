@@ -27,7 +27,8 @@ log = get_logger(__name__)
 
 SYMPTOM_MODELS = ("baseline", "glm", "qr", "ets", "ensemble")
 FUSED_MODELS = ("glm_affect", "qr_affect", "ensemble_affect")
-# the pooled models run only with settings.forecast.pooled_models (not yet chosen by validation)
+# stored as forecasts of their own only with settings.forecast.pooled_models (they always run as the
+# weekly ensemble's members)
 POOLED_MODELS = ("gbq", "qar")
 POOLED_FUSED_MODELS = ("gbq_affect", "qar_affect")
 MIN_AFFECT_PERIODS = 8  # unsuppressed affect periods a region needs for the fused models

@@ -76,10 +76,24 @@ def _forecast_ref(target, ref, extra, per_capita, models):
     return forecast_panel(panel, ref, models=["baseline", *models], components=models)
 
 
+def models_tag(models) -> str:
+    """Cache key of fold forecasts: the member names and the source of the forecasting code (a change
+    to any model, feature or data rule makes the cached forecasts stale; the ensemble's choice does not)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha1(",".join(models).encode())
+    members = [f for f in root.glob("models/*.py") if f.name != "ensemble.py"]
+    for f in sorted([*members, root / "features.py", root / "ilinet.py", root / "backtest.py",
+                     root / "forecast.py", root / "quantiles.py", root / "revisions.py"]):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def fold_forecasts(source: str, season: int, every: int = 4, n_jobs: int = 2, cache_dir: Path | None = None,
                    models=MEMBERS) -> pd.DataFrame:
     """Hubverse rows of every member (and the baseline) for the fold's reference dates."""
-    path = Path(cache_dir) / f"loso_{source}_{season}_every{every}.parquet" if cache_dir else None
+    path = Path(cache_dir) / f"loso_{source}_{season}_every{every}_{models_tag(models)}.parquet" if cache_dir else None
     if path is not None and path.exists():
         return pd.read_parquet(path)
     target = nhsn_target() if source == "nhsn" else ili_states()

@@ -11,6 +11,7 @@ from analytics.backtest import build_panel
 from analytics.forecast import HUB_COLUMNS, forecast_panel
 from analytics.hubverse import read_target_csv
 from analytics.models import Panel, make_model
+from analytics.models.ensemble import CHOSEN
 from analytics.quantiles import LEVELS, LEVELS_ARRAY, QuantileError, check_values, repair, validate_levels
 
 STATES = ["06", "36", "48", "12", "17", "53"]
@@ -75,9 +76,31 @@ def test_forecast_frame_is_valid_hubverse(admissions):
         assert len(g) == 23 and g["output_type_id"].tolist() == list(LEVELS)
         v = g["value"].to_numpy()
         assert np.all(v >= 0) and np.all(np.diff(v) >= 0)
-    # the ensemble is the level-wise median of its members (glm, qr and ets) at the inner levels and
-    # their envelope (min of lower tails, max of upper tails) at the outer levels <= 0.05 / >= 0.95
-    members = forecast_panel(panel, "2023-01-07", models=["glm", "qr", "ets"])
+    # on weekly data the ensemble is the validated one (analytics.models.ensemble.CHOSEN): the quantile
+    # mean of its members, each central interval widened by its calibration factor
+    assert CHOSEN is not None
+    members = forecast_panel(panel, "2023-01-07", models=list(CHOSEN["members"]))
+    m = members.pivot_table(index=["location", "horizon", "output_type_id"], columns="model", values="value").sort_index()
+    e = fc[fc.model == "ensemble"].set_index(["location", "horizon", "output_type_id"])["value"].sort_index()
+    stack = np.stack([m[c].to_numpy().reshape(-1, len(LEVELS)) for c in CHOSEN["members"]])
+    mean = stack.mean(axis=0) if CHOSEN["how"] == "mean" else np.median(stack, axis=0)
+    med = mean[:, [LEVELS.index(0.5)]]
+    factor = np.r_[CHOSEN["calibration"], 1.0, CHOSEN["calibration"][::-1]]
+    assert np.allclose(e.to_numpy().reshape(-1, len(LEVELS)), repair(med + factor * (mean - med)))
+    assert not np.allclose(factor, 1.0)  # the calibration does something
+
+
+def test_daily_ensemble_is_the_median_of_the_per_series_models_with_envelope_tails():
+    """The pooled members need weekly data: on a daily panel the ensemble is the median of glm, qr and
+    ets at the inner levels and their envelope (min of lower tails, max of upper tails) at <= 0.05 / >= 0.95."""
+    idx = pd.date_range("2023-01-01", periods=120, freq="D")
+    rng = np.random.default_rng(1)
+    y = pd.DataFrame({loc: rng.poisson(40 + 25 * np.sin(np.arange(120) / 9 + i)).astype(float)
+                      for i, loc in enumerate(["01", "02", "04"])}, index=idx)
+    ref = idx[-1] + pd.Timedelta(days=1)
+    fc = forecast_panel(Panel(y, freq="D"), ref, models=["baseline", "ensemble"], horizons=[1, 2, 3])
+    members = forecast_panel(Panel(y, freq="D"), ref, models=["glm", "qr", "ets"], horizons=[1, 2, 3])
+    assert not fc.attrs["fallbacks"]
     m = members.pivot_table(index=["location", "horizon", "output_type_id"], columns="model", values="value").sort_index()
     e = fc[fc.model == "ensemble"].set_index(["location", "horizon", "output_type_id"])["value"].sort_index()
     level = m.index.get_level_values("output_type_id").to_numpy()

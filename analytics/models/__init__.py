@@ -13,7 +13,10 @@ from analytics.models.quantreg import QuantRegModel
 
 from analytics.models.ensemble import CHOSEN
 
-COMPONENTS = tuple(CHOSEN["members"]) if CHOSEN else ("glm", "qr", "ets")  # members of the ensembles
+# Members of the ensembles: the validated choice (weekly data); the pooled models are weekly only,
+# so daily panels keep the per-series ensemble (median of glm, qr, ets; not validated on daily data).
+PER_SERIES_COMPONENTS = ("glm", "qr", "ets")
+COMPONENTS = tuple(CHOSEN["members"]) if CHOSEN else PER_SERIES_COMPONENTS
 FUSABLE = ("glm", "qr", "gbq", "qar")
 
 
@@ -40,4 +43,12 @@ def make_model(name: str, *, affect_features: tuple[str, ...] | None = None, see
     raise ValueError(f"unknown model {name!r}; known: baseline, glm, qr, ets, gbq, qar (each with _affect), ensemble, ensemble_affect")
 
 
-__all__ = ["Model", "Panel", "SeriesFailure", "Baseline", "GLMModel", "QuantRegModel", "make_model", "COMPONENTS"]
+def components_for(freq: str, components: tuple[str, ...] | list[str] = COMPONENTS) -> tuple[str, ...]:
+    """Ensemble members usable on a panel of frequency ``freq``: ``components`` unless one of them
+    needs weekly data and the panel is not weekly (then the per-series members)."""
+    if freq != "W" and any(getattr(make_model(c), "weekly_only", False) for c in components):
+        return PER_SERIES_COMPONENTS
+    return tuple(components)
+
+
+__all__ = ["Model", "Panel", "SeriesFailure", "Baseline", "GLMModel", "QuantRegModel", "make_model", "COMPONENTS", "components_for"]

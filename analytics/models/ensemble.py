@@ -1,6 +1,12 @@
-"""Quantile ensemble: the median of the component models' values at each inner quantile level;
-at the outer levels (<= ``TAIL_LEVEL`` and >= 1 - ``TAIL_LEVEL``: the 90/95/98% interval bounds) the
-widest member, i.e. the minimum of the members' lower tails and the maximum of their upper tails.
+"""Quantile ensembles.
+
+* The validated ensemble (weekly data; :data:`CHOSEN`): members, combination and per-interval
+  calibration chosen by leave-one-season-out validation (``analytics.validation``) — today the
+  quantile mean of the pooled ``gbq`` and ``qar``, each central interval widened by its factor.
+* The per-series ensemble (daily panels, or when the members differ from the validated ones): the
+  median of the component models' values at each inner quantile level; at the outer levels
+  (<= ``TAIL_LEVEL`` and >= 1 - ``TAIL_LEVEL``: the 90/95/98% interval bounds) the widest member,
+  i.e. the minimum of the members' lower tails and the maximum of their upper tails.
 
 Why the envelope tails: a level-wise median of members whose spreads disagree has the spread of the
 middle member, so its 95% intervals under-cover when any one member is right to be wide (on the
@@ -8,8 +14,7 @@ FluSight 2022/23 admissions backtest the median gave 95% coverage 0.886, falling
 horizon 3). Taking the widest member's tails uses only the forecasts made at the reference date
 (nothing after it), and WIS weights those intervals by alpha/2 (0.01-0.05), so the cost is small:
 relative WIS 0.742 -> 0.765, 95% coverage 0.886 -> 0.938. Inner quantiles (50/80% intervals and
-the median) stay the level-wise median. Widening every quantile from past errors (conformal) was
-tried before and cost far more (relative WIS 0.99).
+the median) stay the level-wise median.
 """
 from __future__ import annotations
 
@@ -21,10 +26,15 @@ from analytics.quantiles import LEVELS, repair
 
 
 # Members, combination ("mean" | "median") and calibration factors (one per central interval, lower
-# levels first) chosen by leave-one-season-out validation: ``analytics.validation.choose`` via
-# ``affectwatch bench forecast``. None = not validated yet: the ensemble stays the median of
-# glm, qr, ets with envelope tails (below), and the pooled models are separate forecasts.
-CHOSEN: dict | None = None
+# levels first) chosen by leave-one-season-out validation over 14 folds (13 ILINet seasons + NHSN
+# 2022-23): ``analytics.validation.choose`` as printed by ``affectwatch bench forecast`` (README,
+# issue #10). None would mean "not validated": the median of glm, qr, ets with envelope tails
+# (below), which daily panels still use (the pooled models are weekly only).
+CHOSEN: dict | None = {
+    "members": ["gbq", "qar"], "how": "mean",
+    "calibration": [1.45, 1.15, 1.1, 1.1, 1.05, 1.05, 1.05, 1.05, 1.05, 1.05, 1.0],
+    "loso_rel_wis": 0.8083,
+}
 SYMPTOM_ONLY = ("ets",)  # components without a fused variant; ensemble_affect uses them as they are
 TAIL_LEVEL = 0.05  # levels <= this (and >= 1 - this) take the members' envelope instead of the median
 

@@ -1,0 +1,72 @@
+"""Leave-one-season-out choice of the ensemble (analytics.validation): the best members win, the
+calibration factors make the intervals cover their nominal level, a held-out fold is never used to
+choose its own ensemble, and cached fold forecasts go stale when the forecasting code changes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from analytics import validation as V
+from analytics.quantiles import LEVELS
+
+Z = norm.ppf(np.asarray(LEVELS))
+
+
+def _folds(n_per_fold=400, folds=("a", "b", "c"), seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_per_fold * len(folds)
+    centre = rng.uniform(50, 500, n)
+    sd = 0.1 * centre
+    y = centre + sd * rng.standard_normal(n)
+    keys = pd.DataFrame({"fold": np.repeat(folds, n_per_fold)})
+    q = {
+        "baseline": centre[:, None] + 3 * sd[:, None] * Z,  # right centre, far too wide
+        "gbq": centre[:, None] + 0.5 * sd[:, None] * Z,  # right centre, half as wide as it should be
+        "qar": centre[:, None] + 3 * sd[:, None] + sd[:, None] * Z,  # biased upwards
+        "glm": centre[:, None] + 2.5 * sd[:, None] + sd[:, None] * Z,  # biased upwards too (no pair cancels out)
+        "qr": centre[:, None] + 4 * sd[:, None] + sd[:, None] * Z,
+        "ets": centre[:, None] + 3.5 * sd[:, None] + sd[:, None] * Z,
+    }
+    return keys, q, y
+
+
+def test_the_best_member_is_chosen_and_its_intervals_calibrated():
+    keys, q, y = _folds()
+    chosen = V.choose(keys, q, y)
+    assert chosen["members"] == ["gbq"]
+    f = np.asarray(chosen["calibration"])
+    assert len(f) == len(LEVELS) // 2
+    assert np.all((f > 1.7) & (f < 2.6)), f  # the member's intervals are half as wide as they should be
+    assert np.all(np.diff(f) <= 1e-9)  # outer intervals widen at least as much as inner ones
+
+
+def test_a_held_out_fold_does_not_choose_its_own_ensemble():
+    keys, q, y = _folds()
+    before = V.choose(keys, q, y, holdout="c")
+    # in fold "c" only, a biased member becomes perfect: the choice that leaves "c" out cannot change
+    c = (keys["fold"] == "c").to_numpy()
+    q["qar"][c] = y[c, None] + 0.01 * Z
+    assert V.choose(keys, q, y, holdout="c") == before
+    tab, _ = V.table(keys, q, y)
+    assert {"ensemble (before)", "ensemble (LOSO)", "cover_50", "cover_80", "cover_95"} <= set(tab.columns)
+    assert tab.loc["c", "ensemble (LOSO)"] > tab.loc["c", "qar"]  # fold c got the choice made on a and b
+
+
+def test_cached_fold_forecasts_are_keyed_by_members_and_code(tmp_path, monkeypatch):
+    tag = V.models_tag(V.MEMBERS)
+    assert tag == V.models_tag(V.MEMBERS) and tag != V.models_tag(("qr",))
+    calls = []
+
+    def fake_forecast(target, ref, extra, per_capita, models):
+        calls.append(ref)
+        return pd.DataFrame({"reference_date": [pd.Timestamp(ref).date()], "model": ["qr"], "value": [1.0]})
+
+    monkeypatch.setattr(V, "_forecast_ref", fake_forecast)
+    first = V.fold_forecasts("nhsn", 2022, every=16, n_jobs=1, cache_dir=tmp_path, models=("qr",))
+    n = len(calls)
+    again = V.fold_forecasts("nhsn", 2022, every=16, n_jobs=1, cache_dir=tmp_path, models=("qr",))
+    assert len(calls) == n and again.equals(first)  # read from the cache
+    monkeypatch.setattr(V, "models_tag", lambda models: "changed")
+    V.fold_forecasts("nhsn", 2022, every=16, n_jobs=1, cache_dir=tmp_path, models=("qr",))
+    assert len(calls) == 2 * n  # new code: forecast again
