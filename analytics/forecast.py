@@ -41,6 +41,9 @@ def _run_model(name: str, panel: Panel, steps: list[int], levels: np.ndarray, af
         preds = model.fit(panel).predict(steps, levels)
     except SeriesFailure as exc:
         return name, steps, {}, {loc: str(exc) for loc in panel.locations}
+    except (np.linalg.LinAlgError, FloatingPointError) as exc:  # a numerical failure stops one model, never the run
+        log.warning("model failed numerically; its series fall back to the baseline", model=name, error=str(exc))
+        return name, steps, {}, {loc: f"{name}: numerical failure ({exc})" for loc in panel.locations}
     return name, steps, preds, dict(model.failures)
 
 

@@ -160,3 +160,44 @@ def test_features_of_a_series_shorter_than_its_longest_lag():
         f, x = series_features(s, scale=2.0, peak=20.0, is_target=False)
         assert len(f) == len(x) == n
         assert f["slope4"].isna().sum() == min(n, 4)
+
+
+def test_an_absent_covariate_does_not_stop_the_linear_fit(admissions):
+    """A covariate missing everywhere (an affect feature with every cell suppressed) is a constant
+    column the quantile autoregression leaves out, and collinear covariates get a minimum-norm fit:
+    "Singular matrix" stopped `forecast run` in the demo (ILINet as target and as extra source, affect
+    on a few recent weeks only) once the pooled models became the ensemble's members."""
+    panel = _panel(admissions)
+    absent = pd.DataFrame(np.nan, index=panel.y.index, columns=panel.y.columns)
+    present = pd.DataFrame(np.random.default_rng(0).normal(size=panel.y.shape), index=panel.y.index, columns=panel.y.columns)
+    panel = dataclasses.replace(panel, affect={"distress_share": present, "confidence": absent})
+    m = PooledModel(kind="qar", affect=True, max_rows=2000).fit(panel)
+    preds = m.predict([1, 2], LEVELS)
+    assert set(preds) == set(STATES) and not m.failures
+    for q in preds.values():
+        assert np.all(np.isfinite(q)) and np.all(np.diff(q, axis=1) >= 0)
+    # the solver itself survives collinear columns (here a duplicated one; in the demo, covariates seen
+    # on a few rows only): a minimum-norm fit instead of "Singular matrix"
+    from analytics.models.quantreg import quantreg_irls
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200) * 1e4
+    X = np.column_stack([np.ones(200), x, x])
+    y = 2 * x + rng.normal(size=200)
+    B = quantreg_irls(X, y, np.array([0.1, 0.5, 0.9]))
+    assert np.all(np.isfinite(B))
+    assert np.allclose(X @ B[1], 2 * x, atol=5.0)
+
+
+def test_a_numerical_failure_falls_back_to_the_baseline_and_never_stops_the_run(admissions, monkeypatch):
+    def singular(self, X, d, Xnow):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(PooledModel, "_fit_predict", singular)
+    panel = _panel(admissions)
+    fc = forecast_panel(panel, REF, models=["baseline", "qar"], horizons=[0, 1])
+    fb = {f["location"]: f["reason"] for f in fc.attrs["fallbacks"] if f["model"] == "qar"}
+    assert set(fb) == set(STATES) and all("numerical failure (Singular matrix)" in r for r in fb.values())
+    got = fc[fc.model == "qar"].sort_values(["location", "horizon", "output_type_id"])["value"].to_numpy()
+    base = fc[fc.model == "baseline"].sort_values(["location", "horizon", "output_type_id"])["value"].to_numpy()
+    np.testing.assert_array_equal(got, base)

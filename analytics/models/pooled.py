@@ -129,8 +129,9 @@ class PooledModel(Model):
         if self.kind == "qar":
             keep = slice(None) if len(d) <= QAR_ROWS else np.random.default_rng(self.seed).choice(len(d), QAR_ROWS, replace=False)
             X1 = np.column_stack([np.ones(len(X)), np.nan_to_num(X)])[keep]
-            B = quantreg_irls(X1, d[keep], taus, max_iter=40, tol=1e-5)
-            return np.column_stack([np.ones(len(Xnow)), np.nan_to_num(Xnow)]) @ B.T
+            varies = np.r_[True, np.ptp(X1[:, 1:], axis=0) > 0]  # a constant column (an absent covariate) adds nothing
+            B = quantreg_irls(X1[:, varies], d[keep], taus, max_iter=40, tol=1e-5)
+            return np.column_stack([np.ones(len(Xnow)), np.nan_to_num(Xnow)])[:, varies] @ B.T
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         out = np.empty((len(Xnow), len(taus)))

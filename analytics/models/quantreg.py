@@ -32,7 +32,10 @@ def quantreg_irls(X: np.ndarray, y: np.ndarray, taus: np.ndarray, max_iter: int 
         XtW = X.T[None, :, :] * W.T[:, None, :]  # (Q, p, n)
         A = XtW @ X + ridge
         b = XtW @ y
-        B_new = np.linalg.solve(A, b[:, :, None])[:, :, 0]
+        try:
+            B_new = np.linalg.solve(A, b[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a constant or collinear column (say an all-missing covariate): minimum-norm fit
+            B_new = np.stack([np.linalg.lstsq(A[i], b[i], rcond=None)[0] for i in range(len(taus))])
         done = np.max(np.abs(B_new - B)) < tol
         B = B_new
         if done:
