@@ -129,9 +129,12 @@ class PooledModel(Model):
         if self.kind == "qar":
             keep = slice(None) if len(d) <= QAR_ROWS else np.random.default_rng(self.seed).choice(len(d), QAR_ROWS, replace=False)
             X1 = np.column_stack([np.ones(len(X)), np.nan_to_num(X)])[keep]
+            Xnow1 = np.column_stack([np.ones(len(Xnow)), np.nan_to_num(Xnow)])
             varies = np.r_[True, np.ptp(X1[:, 1:], axis=0) > 0]  # a constant column (an absent covariate) adds nothing
-            B = quantreg_irls(X1[:, varies], d[keep], taus, max_iter=40, tol=1e-5)
-            return np.column_stack([np.ones(len(Xnow)), np.nan_to_num(Xnow)])[:, varies] @ B.T
+            if not varies.all():  # only then a copy: the 40-step IRLS is not bit-stable under a re-laid-out copy
+                X1, Xnow1 = X1[:, varies], Xnow1[:, varies]
+            B = quantreg_irls(X1, d[keep], taus, max_iter=40, tol=1e-5)
+            return Xnow1 @ B.T
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         out = np.empty((len(Xnow), len(taus)))
