@@ -84,9 +84,10 @@ class PooledModel(Model):
         extra = panel.extra if panel.extra is not None else (_ilinet_series(ref) if self.use_ilinet else [])
         everything = target + list(extra)
         sc = F.scales(everything, populations(), ("target", "nhsn") if panel.per_capita else ("nhsn",))
-        peaks, overall = F.typical_peaks(everything)
         n_aff = 0 if not self.affect else next(s.affect.shape[1] for s in target if s.affect is not None)
         self._columns = list(F.FEATURES if self.kind == "gbq" else F.LINEAR_FEATURES)
+        # typical peak weeks only for a feature set that uses them (gbq's does not; ~2 s on 3,000 series)
+        peaks, overall = F.typical_peaks(everything) if "from_peak_c" in self._columns else ({}, np.nan)
         self._columns += [f"affect{j}{d}" for j in range(n_aff) for d in ("", "_d1")]
         self._rows, self._now = [], {}
         for s in everything:
