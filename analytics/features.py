@@ -11,7 +11,8 @@ stabilising transform) where ``s`` is the series' scale:
 
 Features at week t (all from weeks <= t of the same series): level ``x_t``, 3-week mean, slopes over
 1..4 weeks, curvature, position in the season (sine/cosine of the week of season), weeks from the
-location's typical peak week (scaled, clipped), log scale (a location effect) and a target-source flag; targets are ``x_{t+k} - x_t``.
+location's typical peak week (scaled, clipped), log scale (a location effect) and a target-source
+flag; targets are ``x_{t+k} - x_t``.
 
 Which model sees which features was chosen by leave-one-season-out validation (README, issue #10):
 the gradient-boosted ``gbq`` (``FEATURES``) leaves out the season-timing features. With them, the
@@ -19,8 +20,8 @@ trees learn the ILINet seasons' usual timing and keep forecasting growth after a
 the NHSN 2022-23 fold (a season that peaked in early December) relative WIS 0.965 with them, 0.750
 without; over the 14 folds 0.827 with, 0.817 without — much better on the atypical seasons (ILINet
 2020-21 1.059 vs 1.348, 2021-22, 2022-23, NHSN 2022-23), worse by 0.00-0.09 on nine of the ten
-pre-pandemic seasons. The linear ``qar``
-(``LINEAR_FEATURES``) keeps them: 0.874 with, 0.894 without.
+pre-pandemic seasons. The linear ``qar`` (``LINEAR_FEATURES``) keeps them: 0.874 with, 0.894
+without.
 """
 from __future__ import annotations
 
