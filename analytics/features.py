@@ -14,6 +14,9 @@ Features at week t (all from weeks <= t of the same series): level ``x_t``, 3-we
 location's typical peak week (scaled, clipped), log scale (a location effect) and a target-source
 flag; targets are ``x_{t+k} - x_t``.
 
+Extra ILINet data for ``gbq`` are ILI visits above a rolling non-influenza floor (:func:`above_floor`)
+when the target is not ILI itself; chosen on the two admissions folds (README, issue #10).
+
 Which model sees which features was chosen by leave-one-season-out validation (README, issue #10):
 the gradient-boosted ``gbq`` (``FEATURES``) leaves out the season-timing features. With them, the
 trees learn the ILINet seasons' usual timing and keep forecasting growth after an early peak: on
@@ -35,6 +38,8 @@ from analytics.ilinet import season_start_year, season_week
 FEATURES = ("level", "mean3", "slope1", "slope2", "slope3", "slope4", "curv", "log_scale", "is_target")
 LINEAR_FEATURES = ("level", "slope1", "slope2", "slope4", "curv", "season_sin", "season_cos", "from_peak_c", "is_target")
 MIN_OBS = 6  # weeks of history a series needs for features (4-week slope + curvature + 1)
+FLOOR_QUANTILE = 0.5  # ILINet's non-influenza floor: this quantile of the previous FLOOR_WEEKS weeks
+FLOOR_WEEKS = 52
 
 
 @dataclass
@@ -46,6 +51,25 @@ class Series:
     dates: pd.DatetimeIndex
     y: np.ndarray
     affect: np.ndarray | None = None  # (T, F) standardised affect, or None
+
+
+def above_floor(s: Series, q: float | None = None, weeks: int = FLOOR_WEEKS) -> Series:
+    """ILI visits above the series' non-influenza floor: ``y_t`` minus the ``q`` quantile
+    (``FLOOR_QUANTILE``) of the previous ``weeks`` weeks, clipped at 0 (the first 20 weeks of a
+    series, which have too few past weeks, take the first computed floor). A copy: the input is not
+    changed.
+
+    ILI counts every influenza-like illness (RSV, rhinovirus, COVID-19 ...), so raw ILINet has a
+    floor that admissions for laboratory-confirmed influenza do not, and its rises look slower on the
+    fourth-root scale; trees trained on it under-forecast a fast admissions rise (NHSN 2022-23).
+    Removing the floor makes the extra source more like the target (Flusion uses ILI+, ILI times the
+    share of positive influenza tests, which needs virology data this repository does not have).
+    """
+    q = FLOOR_QUANTILE if q is None else q
+    y = pd.Series(s.y)
+    floor = y.shift(1).rolling(weeks, min_periods=20).quantile(q).bfill().to_numpy()
+    out = np.where(np.isfinite(s.y), np.maximum(s.y - floor, 0.0), np.nan)
+    return Series(s.source, s.location, s.dates, out, s.affect)
 
 
 def fourth_root(y: np.ndarray) -> np.ndarray:

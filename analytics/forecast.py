@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from affectwatch.logs import get_logger
+from affectwatch.syndromes import is_ili
 from analytics.models import COMPONENTS, FUSABLE, Panel, SeriesFailure, components_for, make_model
 from analytics.models.ensemble import CHOSEN, chosen_ensemble, ensemble_members, median_ensemble
 from analytics.quantiles import LEVELS, repair, validate_levels
@@ -33,6 +34,11 @@ def period_days(freq: str) -> int:
 
 def target_name(syndrome: str, freq: str = "W") -> str:
     return f"{'wk' if freq == 'W' else 'day'} inc {syndrome}"
+
+
+def syndrome_of(target: str) -> str:
+    """The syndrome a target name (:func:`target_name`) forecasts."""
+    return target.split(" inc ", 1)[-1]
 
 
 def _run_model(name: str, panel: Panel, steps: list[int], levels: np.ndarray, affect_features, seed: int):
@@ -123,7 +129,7 @@ def forecast_panel(
     if len(kept) < len(horizons):
         log.info("horizons already observed are skipped", skipped=[h for h in horizons if gap + h < 1], reference_date=str(ref.date()))
     steps = [gap + h for h in kept]
-    panel = dataclasses.replace(panel, reference_date=ref)
+    panel = dataclasses.replace(panel, reference_date=ref, target_is_ili=panel.target_is_ili or is_ili(syndrome_of(target)))
     fused_requested = any(m.endswith("_affect") for m in models)
     if fused_requested and not panel.affect:
         raise ValueError(f"models {[m for m in models if m.endswith('_affect')]} need affect features, but none were given")

@@ -54,7 +54,7 @@ import pandas as pd
 
 from affectwatch.logs import get_logger
 from affectwatch.settings import REPO_ROOT, Settings
-from affectwatch import mmwr
+from affectwatch import mmwr, syndromes
 from ingest.contracts import REGION_RE
 
 log = get_logger(__name__)
@@ -313,7 +313,7 @@ def _flusight(parsed: _Parsed, col: _Collector, syndrome: str | None, source: st
             values.append(None)
     nums = [x for x in values if x is not None]
     share = bool(nums) and max(nums) <= 1.0 and min(nums) >= 0 and any(x != int(x) for x in nums)
-    syndrome = syndrome or ("flu_ed_visits" if share else "flu_admissions")
+    syndrome = syndrome or (syndromes.FLU_ED_VISITS if share else syndromes.FLU_ADMISSIONS)
     base_source = source or ("flusight-nssp" if share else "flusight-nhsn")
     src = f"{base_source} (share x1e6)" if share else base_source
     for (rownum, line, vals, raw), _ in zip(parsed.rows, values):
@@ -396,7 +396,7 @@ def _ilinet(parsed: _Parsed, col: _Collector, syndrome: str | None, source: str 
     if missing:
         raise SymptomFileError(f"{col.name}: ILINet columns missing — needed {list(ILINET_NEEDED)}; missing {missing}; found {parsed.header}")
     idx = {h: norm.index(_norm(h)) for h in ILINET_NEEDED}
-    syndrome, src = syndrome or "ili", source or "ilinet"
+    syndrome, src = syndrome or syndromes.ILI, source or "ilinet"
     states = state_fips()
     for rownum, line, vals, raw in parsed.rows:
         name = _get(vals, idx["REGION"])

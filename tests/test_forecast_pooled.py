@@ -162,6 +162,57 @@ def test_features_of_a_series_shorter_than_its_longest_lag():
         assert f["slope4"].isna().sum() == min(n, 4)
 
 
+def test_ilinet_above_its_floor_uses_past_weeks_only_and_leaves_the_input_alone():
+    """The extra ILINet source enters the pooled models as visits above a rolling non-influenza floor:
+    non-negative, a copy, and a week's value depends only on that week and the weeks before it."""
+    from analytics.features import Series, above_floor
+
+    ili = ili_states()
+    g = ili[ili["location"] == "06"].sort_values("date")
+    y = g["value"].to_numpy(dtype=float)
+    s = Series("ilinet", "06", pd.DatetimeIndex(g["date"]), y.copy())
+    out = above_floor(s)
+    assert np.array_equal(s.y, y, equal_nan=True)  # input unchanged
+    ok = np.isfinite(out.y)
+    assert (out.y[ok] >= 0).all() and (out.y[ok] <= y[ok]).all()
+    assert (out.y[ok] < y[ok]).mean() > 0.9  # the floor is removed almost everywhere
+    cut = 400
+    later = y.copy()
+    later[cut:] *= 3.0
+    moved = above_floor(Series("ilinet", "06", s.dates, later))
+    assert np.array_equal(moved.y[:cut], out.y[:cut], equal_nan=True)
+    # off-season weeks sit near 0, a season's peak stays far above it
+    season = (s.dates >= "2017-10-01") & (s.dates < "2018-06-01")
+    assert np.nanmax(out.y[season]) > 0.5 * np.nanmax(y[season])
+
+
+def test_gbq_trains_on_ilinet_above_its_floor_unless_the_target_is_ili(admissions, monkeypatch):
+    """Admissions targets: gbq's extra ILINet rows are ILI above the floor, qar's are raw ILINet; an
+    ILI target (``target_is_ili``, set by forecast_panel for syndrome 'ili') keeps raw ILINet for both."""
+    from analytics import features
+
+    seen = []
+    real = features.above_floor
+    monkeypatch.setattr(features, "above_floor", lambda s, *a, **k: seen.append(s.location) or real(s, *a, **k))
+    panel = _panel(admissions)
+    gbq, fl = _predict("gbq", panel)
+    assert len(seen) == len(pooled._ilinet_series(REF)) > 50
+    seen.clear()
+    _, raw = _predict("gbq", dataclasses.replace(panel, target_is_ili=True))
+    _predict("qar", panel)
+    assert seen == []
+    assert any(not np.allclose(fl[l], raw[l]) for l in STATES)
+    # forecast_panel decides from the target name, the one syndrome rule (affectwatch.syndromes)
+    from analytics import forecast as fcmod
+
+    flags, run = [], fcmod._run_model
+    monkeypatch.setattr(fcmod, "_run_model", lambda name, p, *a, **k: flags.append(p.target_is_ili) or run(name, p, *a, **k))
+    for target, ili in (("wk inc ili", True), ("wk inc flu_admissions", False), ("day inc ILI", True)):
+        flags.clear()
+        fcmod.forecast_panel(panel, REF, models=["baseline"], target=target)
+        assert flags and set(flags) == {ili}
+
+
 def test_an_absent_covariate_does_not_stop_the_linear_fit(admissions):
     """A covariate missing everywhere (an affect feature with every cell suppressed) is a constant
     column the quantile autoregression leaves out, and collinear covariates get a minimum-norm fit:

@@ -9,7 +9,9 @@ count scale.
 
 * ``gbq``: gradient-boosted quantile regression (scikit-learn ``HistGradientBoostingRegressor``,
   ``loss="quantile"``) for a few levels (``FIT_LEVELS``), interpolated to the 23 FluSight levels in
-  normal-quantile space and sorted (non-crossing).
+  normal-quantile space and sorted (non-crossing). Unless the target is ILI itself, it trains on
+  ILINet above its non-influenza floor (:func:`analytics.features.above_floor`), closer to a
+  laboratory-confirmed signal.
 * ``qar``: a linear quantile autoregression on the same scale and a subset of the features
   (``LINEAR_FEATURES``), solved by :func:`analytics.models.quantreg.quantreg_irls`.
 
@@ -32,6 +34,7 @@ from analytics.models.quantreg import quantreg_irls
 from analytics.quantiles import LEVELS, interpolate_levels
 
 FIT_LEVELS = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
+FLOOR_KINDS = ("gbq",)  # chosen on the admissions folds (README, issue #10): gbq gains, qar loses
 QAR_ROWS = 8_000  # a linear model with ~10 coefficients needs far fewer rows than the trees
 
 
@@ -58,6 +61,9 @@ class PooledModel(Model):
     max_rows: int = 16_000  # training rows per step (target rows first, then a seeded sample of the extra rows)
     max_iter: int = 80  # boosting iterations per quantile level (gbq)
     seed: int = 0
+    # train on ILINet above its non-influenza floor (features.above_floor) unless the target is ILI
+    # itself; None = the choice validated for the kind (FLOOR_KINDS)
+    ili_floor: bool | None = None
 
     def __post_init__(self) -> None:
         self.uses_affect = self.affect
@@ -82,7 +88,8 @@ class PooledModel(Model):
             a = panel.affect_matrix(loc, self.affect_features) if self.affect else None
             target.append(F.Series("target", loc, idx, y, a))
         extra = panel.extra if panel.extra is not None else (_ilinet_series(ref) if self.use_ilinet else [])
-        everything = target + list(extra)
+        floor = (self.kind in FLOOR_KINDS if self.ili_floor is None else self.ili_floor) and not panel.target_is_ili
+        everything = target + [F.above_floor(s) if floor and s.source == "ilinet" else s for s in extra]
         sc = F.scales(everything, populations(), ("target", "nhsn") if panel.per_capita else ("nhsn",))
         n_aff = 0 if not self.affect else next(s.affect.shape[1] for s in target if s.affect is not None)
         self._columns = list(F.FEATURES if self.kind == "gbq" else F.LINEAR_FEATURES)
