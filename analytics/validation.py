@@ -1,13 +1,17 @@
 """Leave-one-season-out (LOSO) validation of the forecasting models and of the ensemble's choices.
 
 Folds: the 13 ILINet seasons 2010-11 .. 2022-23 (state ILI visit counts, ILITOTAL, as extra
-validation targets) and the NHSN admissions season 2022-23. In a fold every model forecasts the
-held-out season from the panel a forecaster would have had (data up to the reference date, latency
-1 week); the pooled models (``gbq``, ``qar``) train on that history plus every OTHER season:
+validation targets), the NHSN admissions season 2022-23 and the HHS influenza admissions season
+2021-22 (``data/affect_real``, COVIDcast export with issue dates: each reference date sees only what
+was issued by then; the season before NHSN reporting became mandatory, small and late). In a fold
+every model forecasts the held-out season from the panel a forecaster would have had (data up to the
+reference date, latency 1 week); the pooled models (``gbq``, ``qar``) train on that history plus
+every OTHER season:
 
 * ILINet fold S: extra series = ILINet seasons after S (the panel already holds the seasons before
-  it) and the NHSN admissions outside season S;
-* NHSN fold 2022-23: the production path (ILINet published by the reference date; nothing later).
+  it) and the NHSN admissions outside season S; the target is ILI itself (``target_is_ili``);
+* NHSN fold 2022-23, HHS fold 2021-22: the production path (ILINet published by the reference date;
+  nothing later).
 
 :func:`choose` then picks, using the folds only, the ensemble members and their combination
 (mean or median of quantiles) by the mean over folds of relative WIS (WIS / baseline WIS on the
@@ -38,6 +42,8 @@ log = get_logger(__name__)
 
 ILI_SEASONS = tuple(range(2010, 2023))
 NHSN_SEASON = 2022
+HHS_SEASON = 2021
+HHS_FLU_CSV = DATA / "affect_real" / "hhs_confirmed_admissions_influenza_1d_prop_7dav.csv.gz"
 MEMBERS = ("glm", "qr", "ets", "gbq", "qar")
 TODAY = ("glm", "qr", "ets")  # the ensemble before this validation (median, envelope tails)
 LV = np.asarray(LEVELS)
@@ -48,6 +54,29 @@ def nhsn_target() -> pd.DataFrame:
 
     t = read_target_csv(DATA / "flusight" / "target-hospital-admissions.csv")
     return t[t["location"] != "US"].reset_index(drop=True)
+
+
+def hhs_target() -> pd.DataFrame:
+    """HHS confirmed influenza admissions per state and week (7 x the 7-day average per day, ending
+    Saturdays), 2021-05 .. 2022-04, with ``as_of`` (issue) as :func:`analytics.lift_real.read_target` defines it.
+    Two July 2021 weeks of Massachusetts are negative in the export (corrections netted out): counted as 0."""
+    from analytics.lift_real import read_target, weekly
+
+    t = weekly(read_target(HHS_FLU_CSV)[1])[["date", "location", "value", "as_of"]].reset_index(drop=True)
+    return t.assign(value=t["value"].clip(lower=0.0))
+
+
+def fold_target(source: str) -> pd.DataFrame:
+    return {"nhsn": nhsn_target, "hhs": hhs_target, "ilinet": ili_states}[source]()
+
+
+def fold_refs(source: str, season: int, target: pd.DataFrame, every: int) -> list[pd.Timestamp]:
+    """Every ``every``-th Saturday from 15 October to 27 May that has data before it and whose
+    horizon-3 target is in the file."""
+    first = target["as_of"].min() if "as_of" in target.columns else target["date"].min()
+    refs = [r for r in saturdays(f"{season}-10-15", f"{season + 1}-05-27")
+            if r > first and r + pd.Timedelta(days=21) <= target["date"].max()]
+    return refs[::every]
 
 
 def _series(frame: pd.DataFrame, source: str) -> list[Series]:
@@ -61,7 +90,7 @@ def _series(frame: pd.DataFrame, source: str) -> list[Series]:
 
 def fold_extra(source: str, season: int) -> list[Series] | None:
     """Extra training series for the pooled models in a fold (None = production path)."""
-    if source == "nhsn":
+    if source != "ilinet":
         return None
     ili = ili_states()
     later = ili[season_start_year(ili["date"]) > season]
@@ -70,9 +99,10 @@ def fold_extra(source: str, season: int) -> list[Series] | None:
     return _series(later, "ilinet") + _series(nhsn, "nhsn")
 
 
-def _forecast_ref(target, ref, extra, per_capita, models):
+def _forecast_ref(target, ref, extra, source, models):
     panel = build_panel(target, ref, latency=1)
-    panel = dataclasses.replace(panel, extra=extra, per_capita=per_capita)
+    # admissions: one per-capita scale; ILINet visit counts: the location's own (they depend on how many providers report)
+    panel = dataclasses.replace(panel, extra=extra, per_capita=source != "ilinet", target_is_ili=source == "ilinet")
     return forecast_panel(panel, ref, models=["baseline", *models], components=models)
 
 
@@ -96,17 +126,16 @@ def fold_forecasts(source: str, season: int, every: int = 4, n_jobs: int = 2, ca
     path = Path(cache_dir) / f"loso_{source}_{season}_every{every}_{models_tag(models)}.parquet" if cache_dir else None
     if path is not None and path.exists():
         return pd.read_parquet(path)
-    target = nhsn_target() if source == "nhsn" else ili_states()
-    refs = saturdays(f"{season}-10-15", f"{season + 1}-05-27")[::every]
+    target = fold_target(source)
+    refs = fold_refs(source, season, target, every)
     extra = fold_extra(source, season)
-    per_capita = source == "nhsn"
     if n_jobs > 1:
         from joblib import Parallel, delayed
 
         done = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_forecast_ref)(target, r, extra, per_capita, models) for r in refs)
+            delayed(_forecast_ref)(target, r, extra, source, models) for r in refs)
     else:
-        done = (_forecast_ref(target, r, extra, per_capita, models) for r in refs)
+        done = (_forecast_ref(target, r, extra, source, models) for r in refs)
     fc = pd.concat(list(progress(done, total=len(refs), desc=f"LOSO {source} {season_label(season)}", unit="ref date")),
                    ignore_index=True)
     fc["fold"] = f"{source} {season_label(season)}"
@@ -117,14 +146,15 @@ def fold_forecasts(source: str, season: int, every: int = 4, n_jobs: int = 2, ca
 
 
 def all_folds(every: int = 4, n_jobs: int = 2, cache_dir: Path | None = None) -> pd.DataFrame:
-    folds = [("ilinet", s) for s in ILI_SEASONS] + [("nhsn", NHSN_SEASON)]
+    folds = [("ilinet", s) for s in ILI_SEASONS] + [("nhsn", NHSN_SEASON), ("hhs", HHS_SEASON)]
     return pd.concat([fold_forecasts(src, s, every, n_jobs, cache_dir) for src, s in folds], ignore_index=True)
 
 
 def arrays(fc: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
     """Align every model's quantiles with the truth: (keys frame, model -> (N, 23), observed (N,))."""
-    ili, nhsn = ili_states(), nhsn_target()
-    truth = pd.concat([ili.assign(src="ilinet"), nhsn.assign(src="nhsn")])
+    final = hhs_target().sort_values("as_of").drop_duplicates(["location", "date"], keep="last")
+    truth = pd.concat([ili_states().assign(src="ilinet"), nhsn_target().assign(src="nhsn"),
+                       final[["date", "location", "value"]].assign(src="hhs")])
     fc = fc.assign(src=fc["fold"].str.split().str[0], target_end_date=pd.to_datetime(fc["target_end_date"]))
     keys = ["fold", "src", "location", "reference_date", "horizon", "target_end_date"]
     wide = fc.pivot_table(index=[*keys, "model"], columns="output_type_id", values="value", aggfunc="first")
@@ -151,18 +181,26 @@ def _coverage(q, y, lo_idx, hi_idx):
     return (q[:, lo_idx] <= y) & (y <= q[:, hi_idx])
 
 
+PAIR_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # weight of the first of two members (quantile mean)
+
+
 def candidates(members=MEMBERS):
+    """(members, combination, weights): every subset; quantile mean of any, median of three or more;
+    a pair's mean also with unequal weights (``PAIR_WEIGHTS``), larger sets with equal weights."""
     for r in range(1, len(members) + 1):
         for combo in itertools.combinations(members, r):
-            for how in ("mean", "median"):
-                if how == "median" and r < 3:
-                    continue
-                yield combo, how
+            if r == 2:
+                for w in PAIR_WEIGHTS:
+                    yield combo, "mean", (w, round(1 - w, 2))
+            else:
+                yield combo, "mean", None
+            if r >= 3:
+                yield combo, "median", None
 
 
-def ensemble_q(q: dict[str, np.ndarray], combo, how) -> np.ndarray:
+def ensemble_q(q: dict[str, np.ndarray], combo, how, weights=None) -> np.ndarray:
     stack = np.stack([q[m] for m in combo])
-    return weighted_combine(stack) if how == "mean" else combine(stack, tail=None)
+    return weighted_combine(stack, weights) if how == "mean" else combine(stack, tail=None)
 
 
 def fit_calibration(q: np.ndarray, y: np.ndarray, folds: pd.Series) -> np.ndarray:
@@ -185,20 +223,21 @@ def fit_calibration(q: np.ndarray, y: np.ndarray, folds: pd.Series) -> np.ndarra
 
 
 def choose(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray, holdout: str | None = None) -> dict:
-    """Members, combination and calibration chosen on every fold except ``holdout``."""
+    """Members, combination (with weights) and calibration chosen on every fold except ``holdout``."""
     use = (keys["fold"] != holdout).to_numpy() if holdout else np.ones(len(y), bool)
     kk, yy = keys[use], y[use]
     qq = {m: v[use] for m, v in q.items()}
     base_wis = wis_components(qq["baseline"], yy, LEVELS)["wis"]
     scored = []
-    for combo, how in candidates([m for m in MEMBERS if m in qq]):
-        rel = _fold_rel(kk, ensemble_q(qq, combo, how), yy, base_wis)
-        scored.append((float(rel.mean()), combo, how))
+    for combo, how, weights in candidates([m for m in MEMBERS if m in qq]):
+        rel = _fold_rel(kk, ensemble_q(qq, combo, how, weights), yy, base_wis)
+        scored.append((float(rel.mean()), combo, how, weights))
     scored.sort(key=lambda r: r[0])
-    _, combo, how = scored[0]
-    factors = fit_calibration(ensemble_q(qq, combo, how), yy, kk["fold"])
-    return {"members": list(combo), "how": how, "calibration": [round(float(c), 2) for c in factors],
-            "loso_rel_wis": round(scored[0][0], 4)}
+    _, combo, how, weights = scored[0]
+    factors = fit_calibration(ensemble_q(qq, combo, how, weights), yy, kk["fold"])
+    w = [float(x) for x in (weights or (1.0 / len(combo),) * len(combo))]
+    return {"members": list(combo), "how": how, "weights": [round(x / sum(w), 2) for x in w],
+            "calibration": [round(float(c), 2) for c in factors], "loso_rel_wis": round(scored[0][0], 4)}
 
 
 def table(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray) -> tuple[pd.DataFrame, dict]:
@@ -211,7 +250,7 @@ def table(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray) -> tuple[
     for fold in keys["fold"].unique():
         c = choose(keys, q, y, holdout=fold)
         m = (keys["fold"] == fold).to_numpy()
-        new[m] = calibrate(ensemble_q({k: v[m] for k, v in q.items()}, c["members"], c["how"]), c["calibration"])
+        new[m] = calibrate(ensemble_q({k: v[m] for k, v in q.items()}, c["members"], c["how"], c["weights"]), c["calibration"])
     rows["ensemble (LOSO)"] = _fold_rel(keys, new, y, base_wis)
     out = pd.DataFrame(rows)
     for nominal, (lo, hi) in {50: (0.25, 0.75), 80: (0.1, 0.9), 95: (0.025, 0.975)}.items():

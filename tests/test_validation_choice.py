@@ -41,6 +41,19 @@ def test_the_best_member_is_chosen_and_its_intervals_calibrated():
     assert np.all(np.diff(f) <= 1e-9)  # outer intervals widen at least as much as inner ones
 
 
+def test_a_pair_is_weighted_by_its_members_past_performance():
+    """Two members biased in opposite directions, one three times as far: the weighted mean that
+    cancels the bias (weight 0.75 on the nearer one) is what the validation picks, not equal weights."""
+    keys, q, y = _folds()
+    sd = 0.1 * (q["gbq"][:, 11])
+    q = {"baseline": q["baseline"], "gbq": q["gbq"][:, [11]] - 1.0 * sd[:, None] + 0.8 * sd[:, None] * Z,
+         "qar": q["gbq"][:, [11]] + 3.0 * sd[:, None] + 0.8 * sd[:, None] * Z}
+    y = q["gbq"][:, 11] + 1.0 * sd + 0.1 * sd * np.random.default_rng(3).standard_normal(len(y))
+    chosen = V.choose(keys, q, y)
+    assert chosen["members"] == ["gbq", "qar"] and chosen["how"] == "mean"
+    assert chosen["weights"] in ([0.7, 0.3], [0.8, 0.2]), chosen
+
+
 def test_a_held_out_fold_does_not_choose_its_own_ensemble():
     keys, q, y = _folds()
     before = V.choose(keys, q, y, holdout="c")
@@ -58,7 +71,7 @@ def test_cached_fold_forecasts_are_keyed_by_members_and_code(tmp_path, monkeypat
     assert tag == V.models_tag(V.MEMBERS) and tag != V.models_tag(("qr",))
     calls = []
 
-    def fake_forecast(target, ref, extra, per_capita, models):
+    def fake_forecast(target, ref, extra, source, models):
         calls.append(ref)
         return pd.DataFrame({"reference_date": [pd.Timestamp(ref).date()], "model": ["qr"], "value": [1.0]})
 
@@ -70,3 +83,24 @@ def test_cached_fold_forecasts_are_keyed_by_members_and_code(tmp_path, monkeypat
     monkeypatch.setattr(V, "models_tag", lambda models: "changed")
     V.fold_forecasts("nhsn", 2022, every=16, n_jobs=1, cache_dir=tmp_path, models=("qr",))
     assert len(calls) == 2 * n  # new code: forecast again
+
+
+def test_the_hhs_admissions_fold_sees_only_what_was_issued_by_each_reference_date():
+    """The HHS 2021-22 fold: weekly counts from the vendored COVIDcast export, a reference date sees
+    rows issued by then only, every fold reference date has data before it and its horizon-3 target."""
+    from analytics.backtest import build_panel
+
+    t = V.hhs_target()
+    assert {"date", "location", "value", "as_of"} <= set(t.columns) and (t["date"].dt.dayofweek == 5).all()
+    assert t["location"].nunique() >= 50 and (t["value"] >= 0).all()
+    refs = V.fold_refs("hhs", V.HHS_SEASON, t, every=4)
+    assert len(refs) >= 5 and refs[0] > t["as_of"].min() and refs[-1] + pd.Timedelta(days=21) <= t["date"].max()
+    first = refs[0]
+    panel = build_panel(t, first, latency=1)
+    issued = t[(t["as_of"] <= first) & (t["date"] <= first - pd.Timedelta(days=7))]
+    assert panel.y.notna().sum().sum() == len(issued) > 0
+    # a week earlier nothing had been issued yet (the export's first issue is 2021-10-28)
+    assert build_panel(t, first - pd.Timedelta(days=7), latency=1).y.empty
+    # the ILINet folds keep their reference dates (their cached forecasts stay valid)
+    ili = V.ili_states()
+    assert V.fold_refs("ilinet", 2014, ili, 4) == V.saturdays("2014-10-15", "2015-05-27")[::4]
