@@ -76,14 +76,15 @@ def test_forecast_frame_is_valid_hubverse(admissions):
         assert len(g) == 23 and g["output_type_id"].tolist() == list(LEVELS)
         v = g["value"].to_numpy()
         assert np.all(v >= 0) and np.all(np.diff(v) >= 0)
-    # on weekly data the ensemble is the validated one (analytics.models.ensemble.CHOSEN): the quantile
-    # mean of its members, each central interval widened by its calibration factor
+    # on weekly data the ensemble is the validated one (analytics.models.ensemble.CHOSEN): the weighted
+    # quantile mean of its members, each central interval widened by its calibration factor
     assert CHOSEN is not None
     members = forecast_panel(panel, "2023-01-07", models=list(CHOSEN["members"]))
     m = members.pivot_table(index=["location", "horizon", "output_type_id"], columns="model", values="value").sort_index()
     e = fc[fc.model == "ensemble"].set_index(["location", "horizon", "output_type_id"])["value"].sort_index()
     stack = np.stack([m[c].to_numpy().reshape(-1, len(LEVELS)) for c in CHOSEN["members"]])
-    mean = stack.mean(axis=0) if CHOSEN["how"] == "mean" else np.median(stack, axis=0)
+    w = np.asarray(CHOSEN["weights"]) / np.sum(CHOSEN["weights"])
+    mean = np.tensordot(w, stack, axes=1) if CHOSEN["how"] == "mean" else np.median(stack, axis=0)
     med = mean[:, [LEVELS.index(0.5)]]
     factor = np.r_[CHOSEN["calibration"], 1.0, CHOSEN["calibration"][::-1]]
     assert np.allclose(e.to_numpy().reshape(-1, len(LEVELS)), repair(med + factor * (mean - med)))

@@ -2,7 +2,8 @@
 
 * The validated ensemble (weekly data; :data:`CHOSEN`): members, combination and per-interval
   calibration chosen by leave-one-season-out validation (``analytics.validation``) — today the
-  quantile mean of the pooled ``gbq`` and ``qar``, each central interval widened by its factor.
+  quantile mean of the pooled ``gbq`` (weight 0.7) and ``qar`` (0.3), each central interval widened
+  by its factor.
 * The per-series ensemble (daily panels, or when the members differ from the validated ones): the
   median of the component models' values at each inner quantile level; at the outer levels
   (<= ``TAIL_LEVEL`` and >= 1 - ``TAIL_LEVEL``: the 90/95/98% interval bounds) the widest member,
@@ -25,15 +26,16 @@ import numpy as np
 from analytics.quantiles import LEVELS, repair
 
 
-# Members, combination ("mean" | "median") and calibration factors (one per central interval, lower
-# levels first) chosen by leave-one-season-out validation over 14 folds (13 ILINet seasons + NHSN
-# 2022-23): ``analytics.validation.choose`` as printed by ``affectwatch bench forecast`` (README,
-# issue #10). None would mean "not validated": the median of glm, qr, ets with envelope tails
-# (below), which daily panels still use (the pooled models are weekly only).
+# Members, combination ("mean" | "median"), weights and calibration factors (one per central interval,
+# lower levels first) chosen by leave-one-season-out validation over 15 folds (13 ILINet seasons,
+# NHSN 2022-23, HHS 2021-22): ``analytics.validation.choose`` as printed by ``affectwatch bench
+# forecast`` (README, issue #10); every one of the 15 nested choices picked the same members and
+# weights. None would mean "not validated": the median of glm, qr, ets with envelope tails (below),
+# which daily panels still use (the pooled models are weekly only).
 CHOSEN: dict | None = {
-    "members": ["gbq", "qar"], "how": "mean",
-    "calibration": [1.45, 1.15, 1.1, 1.1, 1.05, 1.05, 1.05, 1.05, 1.05, 1.05, 1.0],
-    "loso_rel_wis": 0.8083,
+    "members": ["gbq", "qar"], "how": "mean", "weights": [0.7, 0.3],
+    "calibration": [1.4, 1.15, 1.1, 1.1, 1.05, 1.05, 1.05, 1.05, 1.05, 1.05, 1.0],
+    "loso_rel_wis": 0.8086,
 }
 SYMPTOM_ONLY = ("ets",)  # components without a fused variant; ensemble_affect uses them as they are
 TAIL_LEVEL = 0.05  # levels <= this (and >= 1 - this) take the members' envelope instead of the median
@@ -100,11 +102,15 @@ def calibrate(q: np.ndarray, factors: Sequence[float], levels: Sequence[float] =
 
 def chosen_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list[str], chosen: Mapping,
                     levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
-    """The validated ensemble: mean (or median) of the members' quantiles, then calibrated."""
+    """The validated ensemble: weighted mean (or median) of the members' quantiles, then calibrated.
+    ``members`` may be the fused variants (``gbq_affect`` takes ``gbq``'s weight)."""
+    weight = dict(zip(chosen["members"], chosen.get("weights") or [1.0] * len(chosen["members"])))
     locations = sorted({loc for m in members for loc in preds.get(m, {})})
     out = {}
     for loc in locations:
-        stack = np.stack([preds[m][loc] for m in members if loc in preds.get(m, {})])
-        q = weighted_combine(stack) if chosen["how"] == "mean" else combine(stack, levels, tail=None)
+        have = [m for m in members if loc in preds.get(m, {})]
+        stack = np.stack([preds[m][loc] for m in have])
+        w = [weight.get(m.removesuffix("_affect"), 1.0) for m in have]
+        q = weighted_combine(stack, w) if chosen["how"] == "mean" else combine(stack, levels, tail=None)
         out[loc] = calibrate(q, chosen["calibration"], levels)
     return out
