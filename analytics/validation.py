@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from affectwatch.logs import get_logger
-from analytics.backtest import build_panel, saturdays
+from analytics.backtest import build_panel, saturdays, vintage
 from analytics.features import Series
 from analytics.forecast import forecast_panel
 from analytics.ilinet import DATA, ili_states, season_label, season_start_year
@@ -152,7 +152,8 @@ def all_folds(every: int = 4, n_jobs: int = 2, cache_dir: Path | None = None) ->
 
 def arrays(fc: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
     """Align every model's quantiles with the truth: (keys frame, model -> (N, 23), observed (N,))."""
-    final = hhs_target().sort_values("as_of").drop_duplicates(["location", "date"], keep="last")
+    hhs = hhs_target()
+    final = vintage(hhs, hhs["as_of"].max())  # the latest issue of every week
     truth = pd.concat([ili_states().assign(src="ilinet"), nhsn_target().assign(src="nhsn"),
                        final[["date", "location", "value"]].assign(src="hhs")])
     fc = fc.assign(src=fc["fold"].str.split().str[0], target_end_date=pd.to_datetime(fc["target_end_date"]))

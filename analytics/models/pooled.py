@@ -61,9 +61,6 @@ class PooledModel(Model):
     max_rows: int = 16_000  # training rows per step (target rows first, then a seeded sample of the extra rows)
     max_iter: int = 80  # boosting iterations per quantile level (gbq)
     seed: int = 0
-    # train on ILINet above its non-influenza floor (features.above_floor) unless the target is ILI
-    # itself; None = the choice validated for the kind (FLOOR_KINDS)
-    ili_floor: bool | None = None
 
     def __post_init__(self) -> None:
         self.uses_affect = self.affect
@@ -88,7 +85,7 @@ class PooledModel(Model):
             a = panel.affect_matrix(loc, self.affect_features) if self.affect else None
             target.append(F.Series("target", loc, idx, y, a))
         extra = panel.extra if panel.extra is not None else (_ilinet_series(ref) if self.use_ilinet else [])
-        floor = (self.kind in FLOOR_KINDS if self.ili_floor is None else self.ili_floor) and not panel.target_is_ili
+        floor = self.kind in FLOOR_KINDS and not panel.target_is_ili  # ILINet above its floor (features.above_floor)
         everything = target + [F.above_floor(s) if floor and s.source == "ilinet" else s for s in extra]
         sc = F.scales(everything, populations(), ("target", "nhsn") if panel.per_capita else ("nhsn",))
         n_aff = 0 if not self.affect else next(s.affect.shape[1] for s in target if s.affect is not None)
