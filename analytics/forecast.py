@@ -160,7 +160,7 @@ def forecast_panel(
                 raise ValueError(f"{ens} needs at least one {'fused' if fused else 'symptom-only'} component model in --models")
             bases = {m.removesuffix("_affect") for m in members}
             if CHOSEN and bases == set(CHOSEN["members"]) and len(lv) == len(LEVELS):
-                preds[ens] = chosen_ensemble(preds, members, CHOSEN, lv)
+                preds[ens] = chosen_ensemble(preds, members, CHOSEN, kept, lv)
             else:
                 preds[ens] = median_ensemble(preds, members, lv)
     frames = []

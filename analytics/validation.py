@@ -15,8 +15,8 @@ every OTHER season:
 
 :func:`choose` then picks, using the folds only, the ensemble members and their combination
 (mean or median of quantiles) by the mean over folds of relative WIS (WIS / baseline WIS on the
-same forecasts), and a calibration factor per central interval that makes the LOSO coverage match
-its nominal level. Each reported fold uses choices made on the OTHER folds (nested), so the table
+same forecasts), and for each horizon a calibration factor per central interval that makes the LOSO
+coverage of that horizon match its nominal level. Each reported fold uses choices made on the OTHER folds (nested), so the table
 is out of sample. Results are cached as parquet files (``cache_dir``).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from analytics.backtest import build_panel, saturdays, vintage
 from analytics.features import Series
 from analytics.forecast import forecast_panel
 from analytics.ilinet import DATA, ili_states, season_label, season_start_year
-from analytics.models.ensemble import calibrate, combine, weighted_combine
+from analytics.models.ensemble import calibrate, combine, horizon_factors, weighted_combine
 from affectwatch.progress import progress
 from analytics.quantiles import LEVELS, MEDIAN_INDEX
 from analytics.scoring import wis_components
@@ -223,6 +223,27 @@ def fit_calibration(q: np.ndarray, y: np.ndarray, folds: pd.Series) -> np.ndarra
     return np.maximum.accumulate(out[::-1])[::-1]  # outer intervals widen at least as much as inner ones
 
 
+def fit_calibration_by_horizon(q: np.ndarray, y: np.ndarray, keys: pd.DataFrame) -> list[list[float]]:
+    """:func:`fit_calibration` for each horizon (0, 1, 2, ...) on its own: intervals four weeks out
+    need more widening than this week's (one list of factors per horizon)."""
+    h = keys["horizon"].to_numpy()
+    out = []
+    for horizon in range(int(h.max()) + 1):
+        m = h == horizon
+        f = fit_calibration(q[m], y[m], keys["fold"][m]) if m.any() else np.ones(MEDIAN_INDEX)
+        out.append([round(float(c), 2) for c in f])
+    return out
+
+
+def calibrate_by_horizon(q: np.ndarray, horizons: np.ndarray, chosen: dict) -> np.ndarray:
+    """Rows of ``q`` calibrated with the factors of their horizon."""
+    out = np.empty_like(q)
+    for h in np.unique(horizons):
+        m = horizons == h
+        out[m] = calibrate(q[m], horizon_factors(chosen, int(h)))
+    return out
+
+
 def choose(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray, holdout: str | None = None) -> dict:
     """Members, combination (with weights) and calibration chosen on every fold except ``holdout``."""
     use = (keys["fold"] != holdout).to_numpy() if holdout else np.ones(len(y), bool)
@@ -235,10 +256,10 @@ def choose(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray, holdout:
         scored.append((float(rel.mean()), combo, how, weights))
     scored.sort(key=lambda r: r[0])
     _, combo, how, weights = scored[0]
-    factors = fit_calibration(ensemble_q(qq, combo, how, weights), yy, kk["fold"])
+    factors = fit_calibration_by_horizon(ensemble_q(qq, combo, how, weights), yy, kk)
     w = [float(x) for x in (weights or (1.0 / len(combo),) * len(combo))]
     return {"members": list(combo), "how": how, "weights": [round(x / sum(w), 2) for x in w],
-            "calibration": [round(float(c), 2) for c in factors], "loso_rel_wis": round(scored[0][0], 4)}
+            "calibration": factors, "loso_rel_wis": round(scored[0][0], 4)}
 
 
 def table(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray) -> tuple[pd.DataFrame, dict]:
@@ -251,7 +272,8 @@ def table(keys: pd.DataFrame, q: dict[str, np.ndarray], y: np.ndarray) -> tuple[
     for fold in keys["fold"].unique():
         c = choose(keys, q, y, holdout=fold)
         m = (keys["fold"] == fold).to_numpy()
-        new[m] = calibrate(ensemble_q({k: v[m] for k, v in q.items()}, c["members"], c["how"], c["weights"]), c["calibration"])
+        new[m] = calibrate_by_horizon(ensemble_q({k: v[m] for k, v in q.items()}, c["members"], c["how"], c["weights"]),
+                                      keys["horizon"].to_numpy()[m], c)
     rows["ensemble (LOSO)"] = _fold_rel(keys, new, y, base_wis)
     out = pd.DataFrame(rows)
     for nominal, (lo, hi) in {50: (0.25, 0.75), 80: (0.1, 0.9), 95: (0.025, 0.975)}.items():

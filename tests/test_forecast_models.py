@@ -86,9 +86,11 @@ def test_forecast_frame_is_valid_hubverse(admissions):
     w = np.asarray(CHOSEN["weights"]) / np.sum(CHOSEN["weights"])
     mean = np.tensordot(w, stack, axes=1) if CHOSEN["how"] == "mean" else np.median(stack, axis=0)
     med = mean[:, [LEVELS.index(0.5)]]
-    factor = np.r_[CHOSEN["calibration"], 1.0, CHOSEN["calibration"][::-1]]
+    horizon = m.index.get_level_values("horizon").to_numpy()[::len(LEVELS)]  # rows: location x horizon
+    factor = np.vstack([np.r_[CHOSEN["calibration"][h], 1.0, CHOSEN["calibration"][h][::-1]] for h in horizon])
     assert np.allclose(e.to_numpy().reshape(-1, len(LEVELS)), repair(med + factor * (mean - med)))
     assert not np.allclose(factor, 1.0)  # the calibration does something
+    assert not np.allclose(factor[horizon == 0], factor[horizon == 3])  # and depends on the horizon
 
 
 def test_daily_ensemble_is_the_median_of_the_per_series_models_with_envelope_tails():

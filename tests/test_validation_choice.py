@@ -19,7 +19,7 @@ def _folds(n_per_fold=400, folds=("a", "b", "c"), seed=0):
     centre = rng.uniform(50, 500, n)
     sd = 0.1 * centre
     y = centre + sd * rng.standard_normal(n)
-    keys = pd.DataFrame({"fold": np.repeat(folds, n_per_fold)})
+    keys = pd.DataFrame({"fold": np.repeat(folds, n_per_fold), "horizon": np.tile(np.arange(4), n // 4)})
     q = {
         "baseline": centre[:, None] + 3 * sd[:, None] * Z,  # right centre, far too wide
         "gbq": centre[:, None] + 0.5 * sd[:, None] * Z,  # right centre, half as wide as it should be
@@ -32,13 +32,33 @@ def _folds(n_per_fold=400, folds=("a", "b", "c"), seed=0):
 
 
 def test_the_best_member_is_chosen_and_its_intervals_calibrated():
-    keys, q, y = _folds()
+    keys, q, y = _folds(n_per_fold=1600)  # 400 forecasts per fold and horizon
     chosen = V.choose(keys, q, y)
     assert chosen["members"] == ["gbq"]
     f = np.asarray(chosen["calibration"])
-    assert len(f) == len(LEVELS) // 2
+    assert f.shape == (4, len(LEVELS) // 2)  # one list of factors per horizon
     assert np.all((f > 1.7) & (f < 2.6)), f  # the member's intervals are half as wide as they should be
-    assert np.all(np.diff(f) <= 1e-9)  # outer intervals widen at least as much as inner ones
+    assert np.all(np.diff(f, axis=1) <= 1e-9)  # outer intervals widen at least as much as inner ones
+
+
+def test_each_horizon_gets_its_own_calibration():
+    """Intervals right at horizon 0 and three times too narrow at horizon 3: horizon 0 is left alone
+    and horizon 3 widened about threefold; the intervals then cover nominally at every horizon."""
+    keys, q, y = _folds(n_per_fold=1600)
+    centre = q["gbq"][:, [11]]
+    sd = 0.1 * centre[:, 0]
+    narrow = np.where(keys["horizon"].to_numpy() == 3, 1 / 3, 1.0)
+    q["gbq"] = centre + (sd * narrow)[:, None] * Z
+    chosen = V.choose(keys, q, y)
+    f = np.asarray(chosen["calibration"])
+    assert np.all(np.abs(f[0] - 1.0) <= 0.15), f[0]
+    assert np.all((f[3] > 2.4) & (f[3] < 3.6)), f[3]
+    cal = V.calibrate_by_horizon(q["gbq"], keys["horizon"].to_numpy(), chosen)
+    lo, hi = LEVELS.index(0.1), LEVELS.index(0.9)
+    for h in range(4):
+        m = (keys["horizon"] == h).to_numpy()
+        cover = np.mean((cal[m, lo] <= y[m]) & (y[m] <= cal[m, hi]))
+        assert 0.75 <= cover <= 0.85, (h, cover)
 
 
 def test_a_pair_is_weighted_by_its_members_past_performance():

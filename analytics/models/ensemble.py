@@ -3,7 +3,7 @@
 * The validated ensemble (weekly data; :data:`CHOSEN`): members, combination and per-interval
   calibration chosen by leave-one-season-out validation (``analytics.validation``) — today the
   quantile mean of the pooled ``gbq`` (weight 0.7) and ``qar`` (0.3), each central interval widened
-  by its factor.
+  by its factor for the forecast's horizon.
 * The per-series ensemble (daily panels, or when the members differ from the validated ones): the
   median of the component models' values at each inner quantile level; at the outer levels
   (<= ``TAIL_LEVEL`` and >= 1 - ``TAIL_LEVEL``: the 90/95/98% interval bounds) the widest member,
@@ -26,15 +26,20 @@ import numpy as np
 from analytics.quantiles import LEVELS, repair
 
 
-# Members, combination ("mean" | "median"), weights and calibration factors (one per central interval,
-# lower levels first) chosen by leave-one-season-out validation over 15 folds (13 ILINet seasons,
+# Members, combination ("mean" | "median"), weights and calibration factors (for each horizon, one per
+# central interval, lower levels first) chosen by leave-one-season-out validation over 15 folds (13 ILINet seasons,
 # NHSN 2022-23, HHS 2021-22): ``analytics.validation.choose`` as printed by ``affectwatch bench
 # forecast`` (README, issue #10); every one of the 15 nested choices picked the same members and
 # weights. None would mean "not validated": the median of glm, qr, ets with envelope tails (below),
 # which daily panels still use (the pooled models are weekly only).
 CHOSEN: dict | None = {
     "members": ["gbq", "qar"], "how": "mean", "weights": [0.7, 0.3],
-    "calibration": [1.4, 1.15, 1.1, 1.1, 1.05, 1.05, 1.05, 1.05, 1.05, 1.05, 1.0],
+    "calibration": [  # per horizon 0, 1, 2, 3: one factor per central interval, the 98% interval first
+        [1.2, 1.05, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.95],
+        [1.35, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.05, 1.05, 1.05, 1.05],
+        [1.45, 1.2, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.05, 1.05, 1.05],
+        [1.75, 1.3, 1.15, 1.15, 1.1, 1.05, 1.05, 1.05, 1.05, 1.05, 1.05],
+    ],
     "loso_rel_wis": 0.8086,
 }
 SYMPTOM_ONLY = ("ets",)  # components without a fused variant; ensemble_affect uses them as they are
@@ -100,9 +105,17 @@ def calibrate(q: np.ndarray, factors: Sequence[float], levels: Sequence[float] =
     return repair(med + c * (q - med))
 
 
+def horizon_factors(chosen: Mapping, horizon: int) -> list[float]:
+    """The calibration factors of ``horizon`` (``chosen["calibration"]`` holds one list per horizon
+    0, 1, 2, ...; a later horizon takes the last list)."""
+    by_h = chosen["calibration"]
+    return list(by_h[min(max(int(horizon), 0), len(by_h) - 1)])
+
+
 def chosen_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list[str], chosen: Mapping,
-                    levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
-    """The validated ensemble: weighted mean (or median) of the members' quantiles, then calibrated.
+                    horizons: Sequence[int], levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
+    """The validated ensemble: weighted mean (or median) of the members' quantiles, then calibrated
+    with the factors of each row's horizon (row i of a member's (steps, levels) array is ``horizons[i]``).
     ``members`` may be the fused variants (``gbq_affect`` takes ``gbq``'s weight)."""
     weight = dict(zip(chosen["members"], chosen.get("weights") or [1.0] * len(chosen["members"])))
     locations = sorted({loc for m in members for loc in preds.get(m, {})})
@@ -112,5 +125,7 @@ def chosen_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list
         stack = np.stack([preds[m][loc] for m in have])
         w = [weight.get(m.removesuffix("_affect"), 1.0) for m in have]
         q = weighted_combine(stack, w) if chosen["how"] == "mean" else combine(stack, levels, tail=None)
-        out[loc] = calibrate(q, chosen["calibration"], levels)
+        if len(q) != len(horizons):
+            raise ValueError(f"{len(q)} forecast rows for {len(horizons)} horizons")
+        out[loc] = np.vstack([calibrate(q[i], horizon_factors(chosen, h), levels) for i, h in enumerate(horizons)])
     return out
