@@ -29,6 +29,7 @@ without.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,20 @@ def above_floor(s: Series, q: float | None = None, weeks: int = FLOOR_WEEKS) -> 
     return Series(s.source, s.location, s.dates, out, s.affect)
 
 
+@lru_cache(maxsize=64)
+def _calendar(dates_ns: bytes) -> tuple[np.ndarray, np.ndarray]:
+    d = pd.DatetimeIndex(np.frombuffer(dates_ns, dtype="datetime64[ns]"))
+    seasons, weeks = season_start_year(d), season_week(d)
+    seasons.flags.writeable = weeks.flags.writeable = False
+    return seasons, weeks
+
+
+def calendar(dates: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(season, week of season) of each date (read-only arrays). Cached by the dates themselves: the
+    thousands of series of one panel share one index, so the calendar is worked out once."""
+    return _calendar(np.asarray(dates, dtype="datetime64[ns]").tobytes())
+
+
 def fourth_root(y: np.ndarray) -> np.ndarray:
     return np.power(np.maximum(y, 0.0), 0.25)
 
@@ -107,7 +122,7 @@ def typical_peaks(series: list[Series]) -> tuple[dict[str, float], float]:
         ok = np.isfinite(s.y)
         if not ok.any():
             continue
-        seas, wk = season_start_year(s.dates), season_week(s.dates)
+        seas, wk = calendar(s.dates)
         for season in np.unique(seas[ok]):
             m = ok & (seas == season)
             if m.sum() >= 40 and np.nanmax(s.y[m]) > 0:
@@ -127,9 +142,24 @@ def _lag(x: np.ndarray, k: int) -> np.ndarray:
 
 def series_features(s: Series, scale: float, peak: float, is_target: bool) -> tuple[pd.DataFrame, np.ndarray]:
     """Feature frame (one row per week) and the scaled series ``x``."""
+    f, x = feature_arrays(s, scale, peak, is_target)
+    return pd.DataFrame(f), x
+
+
+def feature_matrix(s: Series, scale: float, peak: float, is_target: bool, columns: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The features of :func:`series_features` as a (weeks, columns) array in the order of ``columns``
+    (a column the series lacks, e.g. affect on ILINet, is NaN) and ``x``: no data frame per series."""
+    f, x = feature_arrays(s, scale, peak, is_target)
+    missing = np.full(len(x), np.nan)
+    return np.column_stack([f.get(c, missing) for c in columns]), x
+
+
+def feature_arrays(s: Series, scale: float, peak: float, is_target: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Feature name -> values (one per week), and the scaled series ``x``."""
     x = fourth_root(s.y) / scale
     x = np.where(np.isfinite(s.y), x, np.nan)
-    wk = season_week(s.dates)
+    wk = calendar(s.dates)[1]
     f = {
         "level": x,
         "mean3": (x + _lag(x, 1) + _lag(x, 2)) / 3,
@@ -146,7 +176,7 @@ def series_features(s: Series, scale: float, peak: float, is_target: bool) -> tu
             a = s.affect[:, j]
             f[f"affect{j}"] = a
             f[f"affect{j}_d1"] = a - _lag(a, 1)
-    return pd.DataFrame(f), x
+    return f, x
 
 
 def targets(x: np.ndarray, k: int) -> np.ndarray:

@@ -66,14 +66,16 @@ def _chunks(panel: Panel, n: int) -> list[Panel]:
 def predict_all(panel: Panel, steps: list[int], models: Sequence[str], levels: np.ndarray,
                 affect_features=None, seed: int = 0, n_jobs: int = 1) -> tuple[dict, dict]:
     """Run every base model (not ensembles). With ``n_jobs`` > 1, per-series models are split by
-    location and pooled models by step over the worker processes."""
+    location over the worker processes; a pooled model (one fit on every series: the longest tasks,
+    so they are dispatched first) runs as one task when there are at least ``n_jobs`` of them, and
+    otherwise split by step (each part repeats the fit). Results do not depend on the split."""
     names = [m for m in dict.fromkeys(["baseline", *models]) if not m.startswith("ensemble")]
+    pooled = [n for n in names if getattr(type(make_model(n)), "pooled", False)]
     tasks = []
-    for name in names:
-        pooled = getattr(type(make_model(name)), "pooled", False)
-        if n_jobs <= 1:
+    for name in pooled + [n for n in names if n not in pooled]:
+        if n_jobs <= 1 or (name in pooled and len(pooled) >= n_jobs):
             tasks.append((name, panel, steps))
-        elif pooled:
+        elif name in pooled:
             tasks += [(name, panel, [int(k) for k in part]) for part in np.array_split(steps, n_jobs) if len(part)]
         else:
             tasks += [(name, p, steps) for p in _chunks(panel, n_jobs)]

@@ -252,3 +252,31 @@ def test_a_numerical_failure_falls_back_to_the_baseline_and_never_stops_the_run(
     got = fc[fc.model == "qar"].sort_values(["location", "horizon", "output_type_id"])["value"].to_numpy()
     base = fc[fc.model == "baseline"].sort_values(["location", "horizon", "output_type_id"])["value"].to_numpy()
     np.testing.assert_array_equal(got, base)
+
+
+def test_worker_processes_do_not_change_the_forecasts(admissions):
+    """``n_jobs`` splits per-series models by location and a lone pooled model by step: the same
+    numbers as one process (each step's rows and seeds do not depend on which steps share a task)."""
+    from analytics.forecast import predict_all
+
+    panel = _panel(admissions)
+    models = ["baseline", "qr", "qar"]
+    one, f1 = predict_all(panel, [1, 2, 3, 4], models, np.asarray(LEVELS), n_jobs=1)
+    two, f2 = predict_all(panel, [1, 2, 3, 4], models, np.asarray(LEVELS), n_jobs=2)
+    assert f1 == f2 and set(one) == set(two) == set(models)
+    for m in models:
+        assert set(one[m]) == set(two[m]) == set(STATES)
+        for loc in STATES:
+            np.testing.assert_array_equal(one[m][loc], two[m][loc])
+
+
+def test_calendar_is_cached_by_dates_and_read_only():
+    from analytics.features import calendar
+
+    idx = pd.date_range("2022-07-02", periods=50, freq="7D")  # to 2023-06-10
+    seasons, weeks = calendar(idx)
+    np.testing.assert_array_equal(weeks, season_week(idx))
+    assert seasons[0] == 2021 and seasons[-1] == 2022  # a season starts in August
+    assert calendar(pd.DatetimeIndex(list(idx)))[1] is weeks  # equal dates, another index object: cached
+    assert not weeks.flags.writeable
+    assert calendar(idx[1:])[1][0] == weeks[1]

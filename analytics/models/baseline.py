@@ -38,12 +38,11 @@ class Baseline(Model):
         out = {}
         for loc, (last, sym, gap) in self._series.items():
             rng = np.random.default_rng(self.seed)
-            rows = []
-            for k in steps:
+            sims = np.empty((self.n_sims, len(steps)))
+            for j, k in enumerate(steps):
                 k_eff = max(int(k) + gap, 1)  # a missing tail widens the spread
-                sims = rng.choice(sym, size=(self.n_sims, k_eff)).sum(axis=1)
-                q = np.quantile(sims, lv)
-                q = (q - q[::-1]) / 2.0  # exactly symmetric around 0 -> median = last value
-                rows.append(last + q)
-            out[loc] = np.maximum(np.vstack(rows), 0.0)
+                sims[:, j] = rng.choice(sym, size=(self.n_sims, k_eff)).sum(axis=1)
+            q = np.quantile(sims, lv, axis=0).T  # (steps, levels): one call for every step
+            q = (q - q[:, ::-1]) / 2.0  # exactly symmetric around 0 -> median = last value
+            out[loc] = np.maximum(last + q, 0.0)
         return out

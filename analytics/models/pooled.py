@@ -94,11 +94,11 @@ class PooledModel(Model):
         peaks, overall = F.typical_peaks(everything) if "from_peak_c" in self._columns else ({}, np.nan)
         self._columns += [f"affect{j}{d}" for j in range(n_aff) for d in ("", "_d1")]
         self._rows, self._now = [], {}
+        slope1 = self._columns.index("slope1")  # a row is usable once its 1-week slope is known
         for s in everything:
             scale = sc[(s.source, s.location)]
-            feats, x = F.series_features(s, scale, peaks.get(s.location, overall), s.source == "target")
-            X = feats.reindex(columns=self._columns).to_numpy(dtype=float)  # absent affect columns -> NaN
-            usable = np.isfinite(feats["slope1"].to_numpy())
+            X, x = F.feature_matrix(s, scale, peaks.get(s.location, overall), s.source == "target", self._columns)
+            usable = np.isfinite(X[:, slope1])
             self._rows.append((s.source, X, usable, x))
             if s.source == "target" and s.location not in self.failures:
                 self._now[s.location] = (X[-1], x[-1], scale)
