@@ -140,15 +140,9 @@ def _lag(x: np.ndarray, k: int) -> np.ndarray:
     return np.r_[np.full(min(k, n), np.nan), x[:max(n - k, 0)]]
 
 
-def series_features(s: Series, scale: float, peak: float, is_target: bool) -> tuple[pd.DataFrame, np.ndarray]:
-    """Feature frame (one row per week) and the scaled series ``x``."""
-    f, x = feature_arrays(s, scale, peak, is_target)
-    return pd.DataFrame(f), x
-
-
 def feature_matrix(s: Series, scale: float, peak: float, is_target: bool, columns: list[str]
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The features of :func:`series_features` as a (weeks, columns) array in the order of ``columns``
+    """The features of :func:`feature_arrays` as a (weeks, columns) array in the order of ``columns``
     (a column the series lacks, e.g. affect on ILINet, is NaN) and ``x``: no data frame per series."""
     f, x = feature_arrays(s, scale, peak, is_target)
     missing = np.full(len(x), np.nan)

@@ -33,7 +33,7 @@ from analytics.backtest import build_panel, saturdays, vintage
 from analytics.features import Series
 from analytics.forecast import forecast_panel
 from analytics.ilinet import DATA, ili_states, season_label, season_start_year
-from analytics.models.ensemble import calibrate, combine, horizon_factors, weighted_combine
+from analytics.models.ensemble import calibrate_by_horizon, combine, weighted_combine
 from affectwatch.progress import progress
 from analytics.quantiles import LEVELS, MEDIAN_INDEX
 from analytics.scoring import wis_components
@@ -232,15 +232,6 @@ def fit_calibration_by_horizon(q: np.ndarray, y: np.ndarray, keys: pd.DataFrame)
         m = h == horizon
         f = fit_calibration(q[m], y[m], keys["fold"][m]) if m.any() else np.ones(MEDIAN_INDEX)
         out.append([round(float(c), 2) for c in f])
-    return out
-
-
-def calibrate_by_horizon(q: np.ndarray, horizons: np.ndarray, chosen: dict) -> np.ndarray:
-    """Rows of ``q`` calibrated with the factors of their horizon."""
-    out = np.empty_like(q)
-    for h in np.unique(horizons):
-        m = horizons == h
-        out[m] = calibrate(q[m], horizon_factors(chosen, int(h)))
     return out
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from analytics import validation as V
+from analytics.models.ensemble import calibrate_by_horizon
 from analytics.quantiles import LEVELS
 
 Z = norm.ppf(np.asarray(LEVELS))
@@ -53,7 +54,7 @@ def test_each_horizon_gets_its_own_calibration():
     f = np.asarray(chosen["calibration"])
     assert np.all(np.abs(f[0] - 1.0) <= 0.15), f[0]
     assert np.all((f[3] > 2.4) & (f[3] < 3.6)), f[3]
-    cal = V.calibrate_by_horizon(q["gbq"], keys["horizon"].to_numpy(), chosen)
+    cal = calibrate_by_horizon(q["gbq"], keys["horizon"].to_numpy(), chosen)
     lo, hi = LEVELS.index(0.1), LEVELS.index(0.9)
     for h in range(4):
         m = (keys["horizon"] == h).to_numpy()

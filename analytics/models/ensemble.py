@@ -112,6 +112,20 @@ def horizon_factors(chosen: Mapping, horizon: int) -> list[float]:
     return list(by_h[min(max(int(horizon), 0), len(by_h) - 1)])
 
 
+def calibrate_by_horizon(q: np.ndarray, horizons: Sequence[int], chosen: Mapping,
+                         levels: Sequence[float] = LEVELS) -> np.ndarray:
+    """Each row of ``q`` (rows, levels) calibrated with the factors of its horizon ``horizons[row]``."""
+    q = np.asarray(q, dtype=float)
+    horizons = np.asarray(horizons)
+    if len(q) != len(horizons):
+        raise ValueError(f"{len(q)} forecast rows for {len(horizons)} horizons")
+    out = np.empty_like(q)
+    for h in np.unique(horizons):
+        m = horizons == h
+        out[m] = calibrate(q[m], horizon_factors(chosen, int(h)), levels)
+    return out
+
+
 def chosen_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list[str], chosen: Mapping,
                     horizons: Sequence[int], levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
     """The validated ensemble: weighted mean (or median) of the members' quantiles, then calibrated
@@ -125,7 +139,5 @@ def chosen_ensemble(preds: Mapping[str, Mapping[str, np.ndarray]], members: list
         stack = np.stack([preds[m][loc] for m in have])
         w = [weight.get(m.removesuffix("_affect"), 1.0) for m in have]
         q = weighted_combine(stack, w) if chosen["how"] == "mean" else combine(stack, levels, tail=None)
-        if len(q) != len(horizons):
-            raise ValueError(f"{len(q)} forecast rows for {len(horizons)} horizons")
-        out[loc] = np.vstack([calibrate(q[i], horizon_factors(chosen, h), levels) for i, h in enumerate(horizons)])
+        out[loc] = calibrate_by_horizon(q, horizons, chosen, levels)
     return out
