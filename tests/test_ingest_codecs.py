@@ -131,15 +131,17 @@ def test_unreadable_batch_parks_only_its_partition(ingest_env, kafka_broker, mon
         # the readable partitions land while partition 1 is stuck at offset 0
         wait_until(lambda: ingest_env.query("select count(*) from affect_windows")[0][0] == 40, 120,
                    "the readable windows")
-        def stuck_metrics():
-            m = _metrics(port)
-            return m if "stuck_partition_offset{" in m else None
+        rows_line = f'affectwatch_ingest_rows_total{{group="{ingest_env.group}",table="affect_windows"}} 40'
 
-        text = wait_until(stuck_metrics, 120, "the stuck metric")
+        def stuck_metrics():  # the worker publishes its counters just after the commit: wait for both
+            m = _metrics(port)
+            return m if "stuck_partition_offset{" in m and rows_line in m else None
+
+        text = wait_until(stuck_metrics, 120, "the stuck metric and the 40 rows in /metrics")
         assert (f'affectwatch_ingest_stuck_partition_offset{{group="{ingest_env.group}",topic="{ingest_env.affect_topic}",'
                 f'partition="1"}} 0') in text
         assert "affectwatch_ingest_stuck_partitions" in text and "affectwatch_ingest_consumer_lag{" in text
-        assert f'affectwatch_ingest_rows_total{{group="{ingest_env.group}",table="affect_windows"}} 40' in text
+        assert rows_line in text
 
         out = subprocess.run([*_cli(), "ingest", "status"], env=ingest_env.env, capture_output=True, text=True,
                              timeout=120, check=True).stdout
