@@ -280,3 +280,43 @@ def test_calendar_is_cached_by_dates_and_read_only():
     assert calendar(pd.DatetimeIndex(list(idx)))[1] is weeks  # equal dates, another index object: cached
     assert not weeks.flags.writeable
     assert calendar(idx[1:])[1][0] == weeks[1]
+
+
+_THREADS_PROBE = """
+import sys, dataclasses
+import pandas as pd
+from threadpoolctl import threadpool_info
+from analytics.backtest import build_panel
+from analytics.hubverse import read_target_csv
+from analytics.models.pooled import PooledModel
+from analytics.quantiles import LEVELS
+
+seen = []
+fit_predict = PooledModel._fit_predict
+def spy(self, *a, **k):  # the OpenMP threads right after the trees' fits, still inside predict's limit
+    out = fit_predict(self, *a, **k)
+    seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+    return out
+PooledModel._fit_predict = spy
+assert "sklearn.ensemble" not in sys.modules  # as in a fresh worker process
+target = read_target_csv(sys.argv[1], locations=["06", "36", "48", "17"])
+ref = pd.Timestamp("2023-01-07")
+panel = dataclasses.replace(build_panel(target, ref, latency=1), reference_date=ref)
+PooledModel(kind="gbq", max_rows=2000, max_iter=5).fit(panel).predict([1, 2], LEVELS)
+print(sorted(set(seen)))
+"""
+
+
+def test_the_trees_fit_on_one_openmp_thread_from_the_first_fit(data_dir, tmp_path):
+    """Parallelism comes from worker processes; threadpoolctl limits only libraries already loaded,
+    so a process whose first gbq fit loaded the OpenMP runtime inside the limit ran that fit on every
+    core's threads (4-40x slower on a busy machine). A fresh interpreter, as a worker process is."""
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(_THREADS_PROBE)
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "4"}  # what an unlimited fit would use here
+    out = subprocess.run([sys.executable, str(probe), str(data_dir / "flusight" / "target-hospital-admissions.csv")],
+                         capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[1]", out.stdout + out.stderr

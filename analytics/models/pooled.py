@@ -153,6 +153,9 @@ class PooledModel(Model):
     def predict(self, steps: Sequence[int], levels: Sequence[float] = LEVELS) -> dict[str, np.ndarray]:
         # One thread for BLAS / OpenMP: parallelism comes from the worker processes (by step or by
         # reference date); threads that must meet at every boosting iteration crawl on a busy machine.
+        # threadpoolctl limits only the libraries already loaded: import the trees' OpenMP runtime
+        # first, or a process's first fit runs with every core's threads (4-40x slower under load).
+        import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime of HistGradientBoostingRegressor)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
