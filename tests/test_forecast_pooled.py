@@ -311,12 +311,13 @@ def test_the_trees_fit_on_one_openmp_thread_from_the_first_fit(data_dir, tmp_pat
     """Parallelism comes from worker processes; threadpoolctl limits only libraries already loaded,
     so a process whose first gbq fit loaded the OpenMP runtime inside the limit ran that fit on every
     core's threads (4-40x slower on a busy machine). A fresh interpreter, as a worker process is."""
+    import os
     import subprocess
     import sys
 
     probe = tmp_path / "probe.py"
     probe.write_text(_THREADS_PROBE)
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "4"}  # what an unlimited fit would use here
+    env = {**os.environ, "OMP_NUM_THREADS": "4"}  # what an unlimited fit would use here
     out = subprocess.run([sys.executable, str(probe), str(data_dir / "flusight" / "target-hospital-admissions.csv")],
                          capture_output=True, text=True, env=env, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[1]", out.stdout + out.stderr
