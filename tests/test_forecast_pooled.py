@@ -213,6 +213,23 @@ def test_gbq_trains_on_ilinet_above_its_floor_unless_the_target_is_ili(admission
         assert flags and set(flags) == {ili}
 
 
+def test_an_ili_target_is_not_trained_on_twice():
+    """Syndrome 'ili' from the warehouse is the vendored ILINet itself: the extra ILINet keeps only a
+    target location's weeks before its own history begins, and every other location whole."""
+    ili = ili_states()
+    ili = ili[ili["date"] <= REF]
+    target = ili[ili["location"].isin(["06", "36"]) & (ili["date"] >= "2015-10-03")]
+    panel = dataclasses.replace(_panel(target), target_is_ili=True)
+    def ilinet_weeks(model):
+        return sum(len(x) for source, _, _, x in model._rows if source == "ilinet")
+
+    published = published_by(ili, REF)
+    earlier = published["date"] < pd.Timestamp("2015-10-03")
+    assert ilinet_weeks(PooledModel(kind="qar").fit(panel)) == len(published[~published["location"].isin(["06", "36"]) | earlier])
+    # an admissions target keeps every ILINet week
+    assert ilinet_weeks(PooledModel(kind="qar").fit(dataclasses.replace(panel, target_is_ili=False))) == len(published)
+
+
 def test_an_absent_covariate_does_not_stop_the_linear_fit(admissions):
     """A covariate missing everywhere (an affect feature with every cell suppressed) is a constant
     column the quantile autoregression leaves out, and collinear covariates get a minimum-norm fit:

@@ -36,7 +36,8 @@ class Panel:
     # published by the reference date. Leave-one-season-out validation passes its own.
     extra: list | None = None
     per_capita: bool = True  # pooled models may put the panel on one per-capita scale (populations known)
-    target_is_ili: bool = False  # the target is ILI itself: pooled models keep the extra ILINet as it is
+    # the target is ILI itself: pooled models keep the extra ILINet raw (no floor), minus the target's own weeks
+    target_is_ili: bool = False
 
     def __post_init__(self) -> None:
         if not self.y.index.is_monotonic_increasing:

@@ -54,6 +54,22 @@ def _ilinet_series(reference_date) -> list[F.Series]:
     return out
 
 
+def _before_target(extra: list[F.Series], target: list[F.Series]) -> list[F.Series]:
+    """When the target is ILI itself, the vendored ILINet of a target location repeats the target's
+    own weeks: keep only its weeks before the location's first observed target week (the earlier
+    seasons the target lacks), so no week is trained on twice."""
+    first = {s.location: s.dates[np.isfinite(s.y)][0] for s in target if np.isfinite(s.y).any()}
+    out = []
+    for s in extra:
+        if s.location in first:
+            keep = np.asarray(s.dates < first[s.location])
+            if not keep.any():
+                continue
+            s = F.Series(s.source, s.location, s.dates[keep], s.y[keep], None if s.affect is None else s.affect[keep])
+        out.append(s)
+    return out
+
+
 @dataclass
 class PooledModel(Model):
     name: str = "gbq"
@@ -92,6 +108,8 @@ class PooledModel(Model):
             a = panel.affect_matrix(loc, self.affect_features) if self.affect else None
             target.append(F.Series("target", loc, idx, y, a))
         extra = panel.extra if panel.extra is not None else (_ilinet_series(ref) if self.use_ilinet else [])
+        if panel.extra is None and panel.target_is_ili:
+            extra = _before_target(extra, target)
         floor = self.kind in FLOOR_KINDS and not panel.target_is_ili  # ILINet above its floor (features.above_floor)
         everything = target + [F.above_floor(s) if floor and s.source == "ilinet" else s for s in extra]
         sc = F.scales(everything, populations(), ("target", "nhsn") if panel.per_capita else ("nhsn",))
@@ -162,7 +180,8 @@ class PooledModel(Model):
         # reference date); threads that must meet at every boosting iteration crawl on a busy machine.
         # threadpoolctl limits only the libraries already loaded: import the trees' OpenMP runtime
         # first, or a process's first fit runs with every core's threads (4-40x slower under load).
-        import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime of HistGradientBoostingRegressor)
+        if self.kind == "gbq":
+            import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime of HistGradientBoostingRegressor)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
