@@ -220,6 +220,7 @@ def test_an_ili_target_is_not_trained_on_twice():
     ili = ili[ili["date"] <= REF]
     target = ili[ili["location"].isin(["06", "36"]) & (ili["date"] >= "2015-10-03")]
     panel = dataclasses.replace(_panel(target), target_is_ili=True)
+
     def ilinet_weeks(model):
         return sum(len(x) for source, _, _, x in model._rows if source == "ilinet")
 
