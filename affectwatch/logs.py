@@ -28,14 +28,20 @@ class _CurrentStderr:
     """Writes to whatever ``sys.stderr`` is *now* (test runners swap and close it), around tqdm bars."""
 
     def write(self, text: str) -> int:
-        bars = sys.modules.get("tqdm")
-        if bars is not None and getattr(bars.tqdm, "_instances", None):
-            bars.tqdm.write(text.rstrip("\n"), file=sys.stderr)
+        try:
+            bars = sys.modules.get("tqdm")
+            if bars is not None and getattr(bars.tqdm, "_instances", None):
+                bars.tqdm.write(text.rstrip("\n"), file=sys.stderr)
+                return len(text)
+            return sys.stderr.write(text)
+        except OSError:  # the console is gone (closed terminal, broken pipe): a log line never stops a process
             return len(text)
-        return sys.stderr.write(text)
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        try:
+            sys.stderr.flush()
+        except OSError:
+            pass
 
 
 def _copy_to_file(_logger, method: str, event_dict: dict) -> dict:

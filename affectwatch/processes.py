@@ -9,6 +9,8 @@
   hit them twice; grandchildren are stopped with them) and stops them in reverse start order:
   SIGTERM to the group, then SIGKILL after a grace period.
 * ``stop_child(proc)`` does the same for one child started without a group of its own.
+* ``say(text)`` prints a line for the user and ignores a console that is gone (SIGHUP from a closed
+  terminal, a killed ``| tee``): a clean-up that reports what it stopped must never stop half-way.
 """
 from __future__ import annotations
 
@@ -91,6 +93,17 @@ def stop_child(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def say(text: str) -> None:
+    """``typer.echo(text)``, except that a console that is gone (a write raising ``OSError``:
+    broken pipe, EIO after the terminal closed) is ignored."""
+    import typer
+
+    try:
+        typer.echo(text)
+    except OSError:
+        pass
 
 
 class Supervisor:

@@ -23,7 +23,7 @@ from pathlib import Path
 import typer
 
 from affectwatch.logs import get_logger
-from affectwatch.processes import Supervisor, shutdown_signals
+from affectwatch.processes import Supervisor, say, shutdown_signals
 from affectwatch.progress import progress
 from affectwatch.settings import REPO_ROOT, Settings, get_settings
 
@@ -131,13 +131,15 @@ def _spawn(demo: Demo, name: str, *args: str, log_name: str | None = None) -> su
 
 
 def _stop_all(demo: Demo) -> None:
-    demo.children.stop_all(echo=typer.echo)
+    """Stop every child, then the broker; reports on the console if it is still there (closing the
+    terminal sends SIGHUP and breaks stdout: the clean-up must still reach the broker)."""
+    demo.children.stop_all(echo=say)
     if demo.started_broker:
         from ingest.broker import default_broker
 
         default_broker(demo.settings).stop()
-        typer.echo("stopped Kafka broker")
         demo.started_broker = False
+        say("stopped Kafka broker")
 
 
 def _wait_http(url: str, timeout: float = 90.0) -> bool:
@@ -358,7 +360,7 @@ def run_demo(options: DemoOptions, serve: bool = True, settings: Settings | None
                     time.sleep(1)
                 typer.echo("a demo process exited; stopping the rest")
     except KeyboardInterrupt as exc:
-        typer.echo(f"\n{exc or 'interrupted'}: stopping every process the demo started")
+        say(f"\n{exc or 'interrupted'}: stopping every process the demo started")
     finally:
         with shutdown_signals(lambda signum: None):  # a second signal must not cut the clean-up short
             _stop_all(demo)

@@ -95,3 +95,34 @@ def test_dashboard_and_smtp_sink_stop_on_a_signal(tmp_path, sig):
                 proc.kill()
     assert dash.returncode == 0 and sink.returncode == 0, (dash.returncode, sink.returncode, log.read_text()[-2000:])
     assert not _port_in_use(dash_port) and not _port_in_use(smtp_port)
+
+
+def test_a_console_that_is_gone_does_not_stop_the_demo_clean_up(monkeypatch, tmp_path):
+    """Closing the terminal sends SIGHUP and breaks the demo's stdout/stderr (so does killing `| tee`):
+    the clean-up reports each stopped child on the console, and a write that raises must not leave
+    the remaining children (and the broker after them) running."""
+    import io
+
+    from affectwatch.settings import Settings
+    from demo.run import Demo, DemoOptions, _stop_all
+
+    class Gone(io.TextIOBase):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    demo = Demo(Settings(data_dir=tmp_path / "var"), DemoOptions())
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    first, second = demo.children.spawn("first", sleeper), demo.children.spawn("second", sleeper)
+    try:
+        monkeypatch.setattr(sys, "stdout", Gone())
+        monkeypatch.setattr(sys, "stderr", Gone())
+        _stop_all(demo)
+        monkeypatch.undo()
+        assert first.poll() is not None and second.poll() is not None
+    finally:
+        for p in (first, second):
+            if p.poll() is None:
+                p.kill()
