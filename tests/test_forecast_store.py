@@ -71,7 +71,8 @@ def test_affect_features_weighted_and_suppressed(warehouse, data_dir, settings):
     raw = w[(w.region_id == "06") & (w.window_start >= pd.Timestamp("2023-01-01", tz="UTC"))
             & (w.window_start < pd.Timestamp("2023-01-08", tz="UTC"))]
     # the one cell definition: each device's mean weighted by its scored observations, then devices equally
-    per_device = raw.groupby("device_id").apply(lambda d: np.average(d["distress_share"], weights=d["n_observations"]))
+    per_device = raw.groupby("device_id")[["distress_share", "n_observations"]].apply(
+        lambda d: np.average(d["distress_share"], weights=d["n_observations"]))
     expect = per_device.mean()
     assert cell["distress_share"] == pytest.approx(expect)
     assert cell["n_observations"] == raw["n_observations"].sum() and cell["n_devices"] == raw["device_id"].nunique()
