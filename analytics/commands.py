@@ -27,9 +27,25 @@ def run_cmd(
     typer.echo(json.dumps(run_latest(syndrome=syndrome, reference_date=reference_date, freq=freq, n_jobs=jobs), default=str))
 
 
+TARGET_DATA_HELP = ("Target data: a CSV (date, location, value [, as_of]; or the FluSight hub's time series: as_of, "
+                    "target, target_end_date, location, observation) or a folder of as_of=YYYY-MM-DD partitions.")
+
+
+def _read_target(path: Path, locations=None, target: str | None = None):
+    """Target data for a command; a file that does not fit is an error message and exit status 2."""
+    from analytics.hubverse import FormatError, read_target_csv
+
+    try:
+        return read_target_csv(path, locations, target)
+    except FormatError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @forecast_app.command("backtest")
 def backtest_cmd(
-    target_csv: Path = typer.Option(..., exists=True, dir_okay=False, help="Target data CSV: date, location, value [, as_of]."),
+    target_csv: Path = typer.Option(..., exists=True, help=TARGET_DATA_HELP),
+    target: str = typer.Option(None, help="With a target column: the target to read (default: the file's only one, else 'wk inc flu hosp')."),
     out: Path = typer.Option(..., help="Hubverse CSV to write (quantile rows + model column)."),
     reference_dates: str = typer.Option(None, help="Comma-separated Saturdays, e.g. 2022-12-03,2022-12-10."),
     start: str = typer.Option(None, help="Or: every Saturday from START ..."),
@@ -50,7 +66,7 @@ def backtest_cmd(
 
     from analytics.backtest import backtest, saturdays
     from analytics.forecast import target_name
-    from analytics.hubverse import read_affect_csv, read_target_csv, write_hub_csv
+    from analytics.hubverse import read_affect_csv, write_hub_csv
 
     if reference_dates:
         refs = [pd.Timestamp(d) for d in _split(reference_dates)]
@@ -58,10 +74,10 @@ def backtest_cmd(
         refs = saturdays(start, end) if freq == "W" else list(pd.date_range(start, end, freq="D"))
     else:
         raise typer.BadParameter("give --reference-dates, or --start and --end")
-    target = read_target_csv(target_csv, _split(locations))
+    target_df = _read_target(target_csv, _split(locations), target)
     affect = read_affect_csv(affect_csv) if affect_csv else None
     hz = [int(h) for h in _split(horizons)] if horizons else None
-    fc = backtest(target, refs, models=_split(models), horizons=hz, latency=latency_weeks, freq=freq, affect=affect,
+    fc = backtest(target_df, refs, models=_split(models), horizons=hz, latency=latency_weeks, freq=freq, affect=affect,
                   affect_features=_split(affect_features), target_name=target_name(syndrome, freq), n_jobs=jobs)
     write_hub_csv(fc, out)
     fb = fc.attrs.get("fallbacks", [])
@@ -78,7 +94,8 @@ def backtest_cmd(
 @forecast_app.command("score")
 def score_cmd(
     forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV (from backtest)."),
-    truth: Path = typer.Option(..., exists=True, dir_okay=False, help="Target data CSV: date, location, value [, as_of]."),
+    truth: Path = typer.Option(..., exists=True, help=TARGET_DATA_HELP),
+    target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest)."),
     out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
     baseline: str = typer.Option("baseline", help="Reference model of relative WIS."),
     to_warehouse: bool = typer.Option(False, help="Also write per-forecast scores to `forecast_scores`."),
@@ -86,11 +103,11 @@ def score_cmd(
     """WIS (+ components), relative WIS, 50/80/95% coverage and PIT histograms by model, horizon and location."""
     import pandas as pd
 
-    from analytics.hubverse import read_hub_csv, read_target_csv
+    from analytics.hubverse import read_hub_csv
     from analytics.scoring import pit_histogram, score, summarise
 
     fc = read_hub_csv(forecasts)
-    scores = score(fc, read_target_csv(truth))
+    scores = score(fc, _read_target(truth, target=target))
     if scores.empty:
         raise typer.BadParameter("no forecast has a truth value (check target_end_date and location against the truth file)")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +135,7 @@ def score_cmd(
 @forecast_app.command("lift")
 def lift_cmd(
     forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV with a symptom-only and a fused model."),
-    truth: Path = typer.Option(..., exists=True, dir_okay=False, help="Target data CSV."),
+    truth: Path = typer.Option(..., exists=True, help=TARGET_DATA_HELP),
     affect_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="Affect features, for the lead estimate."),
     symptom_model: str = typer.Option("ensemble", help="Symptom-only model."),
     fused_model: str = typer.Option("ensemble_affect", help="Affect-fused model."),
@@ -133,12 +150,12 @@ def lift_cmd(
     """WIS(symptom-only)/WIS(fused) with a block-bootstrap 90% interval and the affect lead, per region and overall."""
     import pandas as pd
 
-    from analytics.hubverse import read_affect_csv, read_hub_csv, read_target_csv
+    from analytics.hubverse import read_affect_csv, read_hub_csv
     from analytics.lift import lift_table
     from analytics.scoring import score
 
     fc = read_hub_csv(forecasts)
-    truth_df = read_target_csv(truth)
+    truth_df = _read_target(truth)
     scores = score(fc, truth_df)
     affect = read_affect_csv(affect_csv) if affect_csv else None
     tname = str(fc["target"].iloc[0]) if len(fc) else ""

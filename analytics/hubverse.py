@@ -1,6 +1,7 @@
 """Read/write CSVs in the FluSight/hubverse formats.
 
-- Target data (``date, location, value`` [, ``as_of``]): the truth a backtest forecasts and scores.
+- Target data (``date, location, value`` [, ``as_of``], or the hubverse time series of
+  :mod:`affectwatch.target_data`): the truth a backtest forecasts and scores.
 - Model output (``reference_date, horizon, target, target_end_date, location, output_type,
   output_type_id, value`` plus ``model``): quantile forecasts.
 Bad input raises :class:`FormatError` naming the missing columns or the bad values.
@@ -12,7 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affectwatch import target_data as TD
+from affectwatch.logs import get_logger
 from analytics.forecast import HUB_COLUMNS
+
+log = get_logger(__name__)
 
 
 class FormatError(ValueError):
@@ -33,16 +38,55 @@ def _dates(s: pd.Series, col: str, path) -> pd.Series:
     return out
 
 
-def read_target_csv(path: str | Path, locations: list[str] | None = None) -> pd.DataFrame:
-    """Read FluSight target data -> columns ``date, location, value`` (+ ``as_of``). Rows whose value
-    is NA are dropped (they are missing, not zero); negative values raise."""
-    df = pd.read_csv(path, dtype={"location": str, "region_id": str})
-    if "location" not in df.columns and "region_id" in df.columns:
-        df = df.rename(columns={"region_id": "location"})
+def _read_target_frame(path: Path) -> pd.DataFrame:
+    """One CSV, or a folder of them (the hub's ``time-series/as_of=YYYY-MM-DD/`` partitions: a file
+    without an ``as_of`` column takes it from its folder's name)."""
+    dtype = {c: str for c in (*TD.LOCATION, TD.TARGET)}
+    if not path.is_dir():
+        return pd.read_csv(path, dtype=dtype)
+    files = sorted(path.rglob("*.csv"))
+    if not files:
+        raise FormatError(f"{path}: a folder without CSV files")
+    parts = []
+    for f in files:
+        df = pd.read_csv(f, dtype=dtype)
+        if TD.VINTAGE not in df.columns:
+            as_of = TD.partition_as_of(str(f.relative_to(path.parent)))
+            if as_of is None:
+                raise FormatError(f"{f}: no {TD.VINTAGE!r} column and no as_of=YYYY-MM-DD folder to take it from")
+            df[TD.VINTAGE] = as_of
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_target_csv(path: str | Path, locations: list[str] | None = None, target: str | None = None) -> pd.DataFrame:
+    """Read FluSight target data -> columns ``date, location, value`` (+ ``as_of``). Either layout of
+    :mod:`affectwatch.target_data` (``date, location, value`` or the hubverse ``target_end_date,
+    location, observation``), one file or a folder of ``as_of=`` partitions. With a ``target``
+    column, only the rows of one target (``target``, else the file's only one, else FluSight's
+    admissions). A file with a single vintage is final data (as if it had no ``as_of``). Rows whose
+    value is NA are dropped (they are missing, not zero); negative values raise."""
+    path = Path(path)
+    df = _read_target_frame(path)
+    names = {TD.first_present(df.columns, TD.LOCATION): "location", TD.first_present(df.columns, TD.DATE): "date",
+             TD.first_present(df.columns, TD.VALUE): "value"}
+    df = df.rename(columns={k: v for k, v in names.items() if k is not None and k != v})
     _require(df, ["date", "location", "value"], "target data", path)
+    if TD.TARGET in df.columns:
+        try:
+            chosen = TD.choose_target(df[TD.TARGET].dropna(), target)
+        except ValueError as exc:
+            raise FormatError(f"{path}: {exc}") from None
+        df = df[df[TD.TARGET] == chosen]
+    elif target is not None:
+        raise FormatError(f"{path}: no {TD.TARGET!r} column, so target {target!r} cannot be chosen")
     df["date"] = _dates(df["date"], "date", path)
-    if "as_of" in df.columns:
-        df["as_of"] = _dates(df["as_of"], "as_of", path)
+    if TD.VINTAGE in df.columns:
+        df[TD.VINTAGE] = _dates(df[TD.VINTAGE], TD.VINTAGE, path)
+        if df[TD.VINTAGE].nunique() == 1:  # e.g. the hub's latest time-series.csv: what is known now
+            log.warning("one vintage only: read as final data (no revisions to learn)", path=str(path),
+                        as_of=str(df[TD.VINTAGE].iloc[0].date()))
+            df = df.drop(columns=TD.VINTAGE)
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     neg = df[df["value"] < 0]
     if len(neg):
@@ -51,7 +95,7 @@ def read_target_csv(path: str | Path, locations: list[str] | None = None) -> pd.
     df = df.dropna(subset=["value"])
     if locations:
         df = df[df["location"].isin(locations)]
-    keep = ["date", "location", "value"] + (["as_of"] if "as_of" in df.columns else [])
+    keep = ["date", "location", "value"] + ([TD.VINTAGE] if TD.VINTAGE in df.columns else [])
     return df[keep].reset_index(drop=True)
 
 

@@ -3,7 +3,10 @@
 Formats (``fmt="auto"`` tells them apart by their header):
 
 * ``flusight`` — FluSight target data: ``date`` (Saturday ending the MMWR week), ``location``
-  (state FIPS or ``US``), ``value`` [, ``location_name``, ``weekly_rate``]. National ``US`` rows are
+  (state FIPS or ``US``), ``value`` [, ``location_name``, ``weekly_rate``], or the hub's time series
+  (:mod:`affectwatch.target_data`: ``target_end_date``, ``observation``, ``as_of``, ``target``). An
+  ``as_of`` column is each row's ``reported_at`` (every vintage is kept as a revision); with a
+  ``target`` column, one target's rows are read and the others skipped. National ``US`` rows are
   skipped (region ids are state/county FIPS or H3 cells). If every value lies in [0, 1] and some are
   fractional, the file holds *shares* (e.g. ``target-ed-visits-prop.csv``: share of ED visits that
   are influenza): a share is never turned into a count of people; it is stored as a count per
@@ -55,6 +58,7 @@ import pandas as pd
 from affectwatch.logs import get_logger
 from affectwatch.settings import REPO_ROOT, Settings
 from affectwatch import mmwr, syndromes
+from affectwatch import target_data as TD
 from ingest.contracts import REGION_RE
 
 log = get_logger(__name__)
@@ -156,7 +160,7 @@ def detect_format(header: list[str], first_line: str) -> str | None:
     norm = {_norm(h) for h in header}
     if first_line.upper().startswith("PERCENTAGE OF VISITS") or {"ilitotal", "regiontype"} <= norm:
         return "ilinet"
-    if {"date", "location", "value"} <= norm:
+    if all(any(_norm(a) in norm for a in names) for names in (TD.DATE, TD.LOCATION[:1], TD.VALUE)):
         return "flusight"
     if any(_norm(a) in norm for a in ALIASES["date"]) and any(_norm(a) in norm for a in ALIASES["count"]):
         return "essence"
@@ -164,7 +168,7 @@ def detect_format(header: list[str], first_line: str) -> str | None:
 
 
 def _format_help() -> str:
-    return ("FluSight needs [date, location, value]; ESSENCE/NSSP needs a date column (one of "
+    return ("FluSight needs [date, location, value] (or the hub's time series: target_end_date, location, observation); ESSENCE/NSSP needs a date column (one of "
             f"{list(ALIASES['date'])}), a region column (one of {list(ALIASES['region'])}) and a count column "
             f"(one of {list(ALIASES['count'])}); ILINet needs a banner line then {list(ILINET_NEEDED)}")
 
@@ -303,7 +307,17 @@ def _get(values: list[str], idx: int | None) -> str:
 
 
 def _flusight(parsed: _Parsed, col: _Collector, syndrome: str | None, source: str | None) -> None:
-    c = _columns(parsed.header, {"date": ("date",), "location": ("location",), "value": ("value",)}, (), col.name, "FluSight")
+    c = _columns(parsed.header, {"date": TD.DATE, "location": TD.LOCATION[:1], "value": TD.VALUE,
+                                 "reported_at": (TD.VINTAGE,), "target": (TD.TARGET,)}, ("reported_at", "target"),
+                 col.name, "FluSight")
+    if "target" in c:  # the hub's time series may hold several targets: read one (affectwatch.target_data)
+        try:
+            chosen = TD.choose_target({_get(vals, c["target"]) for _, _, vals, _ in parsed.rows})
+        except ValueError as exc:
+            raise SymptomFileError(f"{col.name}: {exc}") from None
+        rows = [r for r in parsed.rows if _get(r[2], c["target"]) == chosen]
+        col.skips["other_target"] += len(parsed.rows) - len(rows)
+        parsed = _Parsed(parsed.header, rows)
     values = []
     for rownum, line, vals, raw in parsed.rows:
         v = _get(vals, c["value"])
@@ -326,9 +340,9 @@ def _flusight(parsed: _Parsed, col: _Collector, syndrome: str | None, source: st
             if _is_missing(v):
                 col.skips["missing_value"] += 1
                 continue
-            end = _date(_get(vals, c["date"]), "date")
+            end = _date(_get(vals, c["date"]), parsed.header[c["date"]])
             if not mmwr.is_week_end(end):
-                raise _RowError("bad_period", f"date {end} is a {end:%A}, not the Saturday ending an MMWR week")
+                raise _RowError("bad_period", f"{parsed.header[c['date']]} {end} is a {end:%A}, not the Saturday ending an MMWR week")
             region = _region(loc, "location")
             x = _number(v, "value")
             if share:
@@ -337,7 +351,10 @@ def _flusight(parsed: _Parsed, col: _Collector, syndrome: str | None, source: st
                 count, denom = int(round(x * SHARE_SCALE)), SHARE_SCALE
             else:
                 count, denom = _count(v, "value"), None
-            col.good.append(_Candidate(line, raw, region, syndrome, end - timedelta(days=6), end, count, denom, src, None))
+            rep = None  # a vintage's publication date: each vintage of a week is kept as a revision
+            if "reported_at" in c and not _is_missing(_get(vals, c["reported_at"])):
+                rep = _timestamp(_get(vals, c["reported_at"]), parsed.header[c["reported_at"]])
+            col.good.append(_Candidate(line, raw, region, syndrome, end - timedelta(days=6), end, count, denom, src, rep))
         except _RowError as err:
             col.reject(rownum, line, raw, err, loc)
 

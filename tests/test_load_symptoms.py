@@ -94,6 +94,30 @@ def test_reported_at_column_orders_revisions(warehouse, settings, tmp_path):
     assert latest == 12
 
 
+def test_hub_time_series_keeps_every_vintage_of_one_target(warehouse, settings, tmp_path):
+    """The FluSight hub's time series (as_of, target, target_end_date, location, observation): each
+    vintage is a revision reported at its as_of; rows of another target are skipped and counted."""
+    f = tmp_path / "time-series.csv"
+    f.write_text('"as_of","target","target_end_date","location","location_name","observation","weekly_rate"\n'
+                 '2025-01-11,"wk inc flu hosp",2025-01-04,"06","California",800,2.0\n'
+                 '2025-01-11,"wk inc flu hosp",2025-01-04,"US","US",9000,2.6\n'
+                 '2025-01-18,"wk inc flu hosp",2025-01-04,"06","California",910,2.3\n'
+                 '2025-01-18,"wk inc flu hosp",2025-01-11,"06","California",700,1.8\n'
+                 '2025-01-18,"wk inc flu prop ed visits",2025-01-11,"06","California",0.05,\n')
+    res = load_file(f, settings, con=warehouse)
+    assert (res.fmt, res.rows, res.dead_letters) == ("flusight", 3, 0)
+    assert res.skip_counts == {"other_target": 1, "national_total": 1}
+    rows = warehouse.execute("select period_end, count, reported_at from symptom_reports where syndrome = 'flu_admissions' "
+                             "order by period_end, reported_at").fetchall()
+    assert [(r[0], r[1], r[2].date()) for r in rows] == [
+        (date(2025, 1, 4), 800, date(2025, 1, 11)), (date(2025, 1, 4), 910, date(2025, 1, 18)),
+        (date(2025, 1, 11), 700, date(2025, 1, 18))]
+    two = tmp_path / "two_targets.csv"
+    two.write_text("as_of,target,target_end_date,location,observation\n2025-01-11,a,2025-01-04,06,3\n2025-01-11,b,2025-01-04,06,4\n")
+    with pytest.raises(SymptomFileError, match=r"several targets \['a', 'b'\]"):
+        load_file(two, settings, con=warehouse)
+
+
 def test_daily_essence_and_state_names(warehouse, settings, tmp_path):
     f = tmp_path / "daily.csv"
     f.write_text("date,state,data_count,all_count\n2023-01-02,Texas,5,90\n2023-01-03,Texas,7,95\n")
