@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+
+from affectwatch import target_data as TD
 
 forecast_app = typer.Typer(help="Forecasts with uncertainty, backtests, scoring and affect lift.", no_args_is_help=True)
 
@@ -27,24 +30,28 @@ def run_cmd(
     typer.echo(json.dumps(run_latest(syndrome=syndrome, reference_date=reference_date, freq=freq, n_jobs=jobs), default=str))
 
 
-TARGET_DATA_HELP = ("Target data: a CSV (date, location, value [, as_of]; or the FluSight hub's time series: as_of, "
-                    "target, target_end_date, location, observation) or a folder of as_of=YYYY-MM-DD partitions.")
-
-
-def _read_target(path: Path, locations=None, target: str | None = None):
-    """Target data for a command; a file that does not fit is an error message and exit status 2."""
-    from analytics.hubverse import FormatError, read_target_csv
+@contextmanager
+def _input_errors():
+    """A target or affect file that does not fit is an error message and exit status 2, not a traceback."""
+    from analytics.hubverse import FormatError
 
     try:
-        return read_target_csv(path, locations, target)
+        yield
     except FormatError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
+def _read_target(path: Path, locations=None, target: str | None = None):
+    from analytics.hubverse import read_target_csv
+
+    with _input_errors():
+        return read_target_csv(path, locations, target)
+
+
 @forecast_app.command("backtest")
 def backtest_cmd(
-    target_csv: Path = typer.Option(..., exists=True, help=TARGET_DATA_HELP),
+    target_csv: Path = typer.Option(..., exists=True, help=TD.HELP),
     target: str = typer.Option(None, help="With a target column: the target to read (default: the file's only one, else 'wk inc flu hosp')."),
     out: Path = typer.Option(..., help="Hubverse CSV to write (quantile rows + model column)."),
     reference_dates: str = typer.Option(None, help="Comma-separated Saturdays, e.g. 2022-12-03,2022-12-10."),
@@ -94,7 +101,7 @@ def backtest_cmd(
 @forecast_app.command("score")
 def score_cmd(
     forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV (from backtest)."),
-    truth: Path = typer.Option(..., exists=True, help=TARGET_DATA_HELP),
+    truth: Path = typer.Option(..., exists=True, help=TD.HELP),
     target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest)."),
     out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
     baseline: str = typer.Option("baseline", help="Reference model of relative WIS."),
@@ -135,7 +142,7 @@ def score_cmd(
 @forecast_app.command("lift")
 def lift_cmd(
     forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV with a symptom-only and a fused model."),
-    truth: Path = typer.Option(..., exists=True, help=TARGET_DATA_HELP),
+    truth: Path = typer.Option(..., exists=True, help=TD.HELP),
     affect_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="Affect features, for the lead estimate."),
     symptom_model: str = typer.Option("ensemble", help="Symptom-only model."),
     fused_model: str = typer.Option("ensemble_affect", help="Affect-fused model."),
@@ -177,7 +184,7 @@ def lift_cmd(
 
 @forecast_app.command("simulate-affect")
 def simulate_affect_cmd(
-    target_csv: Path = typer.Option(..., exists=True, dir_okay=False, help="FluSight target CSV that drives the simulator."),
+    target_csv: Path = typer.Option(..., exists=True, help=TD.HELP),
     out: Path = typer.Option(..., help="Affect-features CSV to write (location, date, features, n_devices, ...)."),
     scenario: str = typer.Option("lead", help="lead (affect leads symptoms) or null (unrelated)."),
     regions: str = typer.Option(None, help="Comma-separated region ids (default: all in the CSV)."),
@@ -189,9 +196,10 @@ def simulate_affect_cmd(
     """Build an affect-features CSV from the device-fleet simulator (SIMULATED data) for --affect-csv."""
     from analytics.affect_csv import simulate_affect, write_affect_csv
 
-    feats = simulate_affect(target_csv, scenario, regions=_split(regions), start=start, end=end,
-                            devices_per_region=devices_per_region, window_minutes=window_minutes,
-                            lead_days=lead_days, seed=seed)
+    with _input_errors():
+        feats = simulate_affect(target_csv, scenario, regions=_split(regions), start=start, end=end,
+                                devices_per_region=devices_per_region, window_minutes=window_minutes,
+                                lead_days=lead_days, seed=seed)
     write_affect_csv(feats, out)
     typer.echo(f"wrote {len(feats)} region-weeks ({feats['location'].nunique()} regions, scenario {scenario}) to {out}")
 

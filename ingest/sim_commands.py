@@ -5,6 +5,8 @@ from pathlib import Path
 
 import typer
 
+from affectwatch import target_data as TD
+
 SIMULATED_NOTE = "The affect data are SIMULATED (synthetic device fleet); symptom values come from the real series."
 
 
@@ -27,7 +29,7 @@ def simulate(
     window_minutes: int = typer.Option(60, min=5, max=1440, help="Window length in minutes (must divide a day)."),
     lead_days: int = typer.Option(14, min=0, help="Days by which simulated affect leads the symptom series (lead scenario)."),
     rate: float = typer.Option(None, min=0.001, help="Messages per second; default: as fast as possible (backfill)."),
-    symptoms_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="FluSight target-data CSV (date, location, value) that drives the fleet. Default: data/flusight/target-hospital-admissions.csv."),
+    symptoms_csv: Path = typer.Option(None, exists=True, help=TD.HELP + " Drives the fleet. Default: data/flusight/target-hospital-admissions.csv."),
     syndrome: str = typer.Option("flu_admissions", help="Syndrome name of the emitted SymptomReports."),
     source: str = typer.Option("flusight-nhsn", help="Source name of the emitted SymptomReports."),
     revise_share: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of weeks first reported as a SIMULATED provisional undercount, then revised."),

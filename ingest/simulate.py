@@ -77,16 +77,16 @@ AROUSAL_BY_WEEKDAY = np.array([0.04, 0.02, 0.0, 0.0, 0.01, -0.03, -0.04])
 
 # -- input series --------------------------------------------------------------------------------
 def load_series(path: str | Path = DEFAULT_SERIES) -> pd.DataFrame:
-    """Read a FluSight target-data CSV into ``region_id, date, value`` (drops 'US' and NA values)."""
-    path = Path(path)
-    df = pd.read_csv(path, dtype={"location": str})
-    need = {"date", "location", "value"}
-    if not need <= set(df.columns):
-        raise ValueError(f"{path.name}: columns needed {sorted(need)}, found {list(df.columns)}")
-    df = df[df["location"] != "US"].dropna(subset=["value"])
+    """Read FluSight target data (either layout of :mod:`affectwatch.target_data`, the latest vintage
+    when it has ``as_of``) into ``region_id, date, value`` (drops 'US' and NA values)."""
+    from analytics.hubverse import read_target_csv
+    from analytics.scoring import latest_truth
+
+    df = latest_truth(read_target_csv(path))  # FormatError (a ValueError) names the columns needed
+    df = df[df["location"] != "US"]
     loc = df["location"].str.strip()
     loc = loc.where(loc.str.len() != 1, loc.str.zfill(2))  # '6' -> '06' (spreadsheet-stripped zero)
-    out = pd.DataFrame({"region_id": loc, "date": pd.to_datetime(df["date"]), "value": df["value"].astype(float)})
+    out = pd.DataFrame({"region_id": loc, "date": df["date"], "value": df["value"].astype(float)})
     return out.sort_values(["region_id", "date"]).reset_index(drop=True)
 
 

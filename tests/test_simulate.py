@@ -213,7 +213,7 @@ def test_bad_arguments_are_named(series, kwargs, match):
 def test_load_series_rejects_wrong_columns(tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("day,where,n\n2023-01-07,06,3\n")
-    with pytest.raises(ValueError, match=r"columns needed \['date', 'location', 'value'\], found \['day', 'where', 'n'\]"):
+    with pytest.raises(ValueError, match=r"columns needed \['date', 'location', 'value'\]; columns available \['day', 'where', 'n'\]"):
         sim.load_series(f)
 
 

@@ -134,3 +134,15 @@ def test_target_choice_and_errors(tmp_path):
     (loose / "x.csv").write_text("target_end_date,location,observation\n2025-01-04,06,3\n")
     with pytest.raises(FormatError, match="no 'as_of' column and no as_of=YYYY-MM-DD folder"):
         read_target_csv(loose)
+
+
+def test_simulator_reads_the_latest_vintage_of_a_hub_file(vintages, tmp_path):
+    from ingest.simulate import load_series
+
+    hub = tmp_path / "time-series.csv"
+    _hub(vintages).to_csv(hub, index=False)
+    got = load_series(hub)
+    latest = vintages[vintages["as_of"] == pd.Timestamp(VINTAGES[1])]
+    assert len(got) == len(latest) and set(got["region_id"]) == set(STATES)
+    ca = got[(got.region_id == "06") & (got.date == pd.Timestamp("2022-12-03"))]["value"].iloc[0]
+    assert ca == latest[(latest.location == "06") & (latest.date == pd.Timestamp("2022-12-03"))]["value"].iloc[0]
