@@ -3,11 +3,12 @@
 Common scale: a series of counts ``y`` becomes ``x = y**0.25 / s`` (fourth root, a variance-
 stabilising transform) where ``s`` is the series' scale:
 
-* a source whose locations all have populations (state admissions): one scale for the source,
+* a per-capita source (state admissions), for each location with a population: one scale for the source,
   ``s_loc = pop_loc**0.25 * median over locations of q95((y / pop)**0.25)`` — per-capita, so a
   state with a short history borrows the source's scale instead of its own off-season values;
 * otherwise (ILINet, whose visit counts depend on how many providers report; warehouse regions
-  without populations): the 95th percentile of the location's own ``y**0.25``.
+  without populations): the 95th percentile of the location's own ``y**0.25``. In a per-capita
+  source, a location without a population takes its own scale; the others stay per-capita.
 
 Features at week t (all from weeks <= t of the same series): level ``x_t``, 3-week mean, slopes over
 1..4 weeks, curvature, position in the season (sine/cosine of the week of season), weeks from the
@@ -100,13 +101,14 @@ def scales(series: list[Series], pops: dict[str, float], per_capita_sources: tup
     for s in series:
         by_source.setdefault(s.source, []).append(s)
     for source, group in by_source.items():
-        per_capita = source in per_capita_sources and all(s.location in pops for s in group)
-        if per_capita:
-            q = [np.nanquantile(fourth_root(s.y / pops[s.location]), 0.95) for s in group if np.isfinite(s.y).any()]
-            q = [v for v in q if v > 0]
-            common = float(np.median(q)) if q else 0.0
+        # per-capita for the locations with a population; one without (a territory missing from
+        # locations.csv, a county) keeps its own scale and does not switch the others off
+        with_pop = [s for s in group if s.location in pops] if source in per_capita_sources else []
+        q = [np.nanquantile(fourth_root(s.y / pops[s.location]), 0.95) for s in with_pop if np.isfinite(s.y).any()]
+        q = [v for v in q if v > 0]
+        common = float(np.median(q)) if q else 0.0
         for s in group:
-            if per_capita and common > 0:
+            if common > 0 and s.location in pops and source in per_capita_sources:
                 out[(source, s.location)] = common * pops[s.location] ** 0.25
             else:
                 v = float(np.nanquantile(fourth_root(s.y), 0.95)) if np.isfinite(s.y).any() else 0.0

@@ -339,3 +339,21 @@ def test_the_trees_fit_on_one_openmp_thread_from_the_first_fit(data_dir, tmp_pat
     out = subprocess.run([sys.executable, str(probe), str(data_dir / "flusight" / "target-hospital-admissions.csv")],
                          capture_output=True, text=True, env=env, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[1]", out.stdout + out.stderr
+
+
+def test_a_location_without_population_keeps_its_own_scale_and_not_the_others(admissions):
+    """One territory missing from locations.csv must not switch the whole source off per-capita."""
+    from analytics import features as F
+    from analytics.ilinet import populations
+
+    idx = pd.date_range("2022-10-01", periods=30, freq="7D")
+    wide = admissions.pivot_table(index="date", columns="location", values="value").reindex(idx)
+    states = [F.Series("target", loc, idx, wide[loc].to_numpy(float)) for loc in STATES]
+    vi = F.Series("target", "78", idx, np.full(len(idx), 16.0))  # US Virgin Islands: no population
+    assert "78" not in populations()
+    alone = F.scales(states, populations(), ("target",))
+    mixed = F.scales(states + [vi], populations(), ("target",))
+    assert all(mixed[k] == alone[k] for k in alone)  # the states keep their per-capita scale
+    assert mixed[("target", "78")] == pytest.approx(16.0 ** 0.25)  # its own 95th percentile
+    ca, tx = alone[("target", "06")], alone[("target", "48")]
+    assert ca / tx == pytest.approx((populations()["06"] / populations()["48"]) ** 0.25)  # per-capita
