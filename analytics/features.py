@@ -55,6 +55,25 @@ class Series:
     affect: np.ndarray | None = None  # (T, F) standardised affect, or None
 
 
+def prepend(s: Series, dates: pd.DatetimeIndex, values: np.ndarray) -> Series:
+    """``s`` with earlier weeks in front (:mod:`analytics.nhsn`), on one regular weekly index from the
+    first added week (weeks in neither are NaN). Only weeks where ``s`` has no value are filled, and
+    only weeks on ``s``'s weekly grid; added weeks have no affect (NaN)."""
+    if not len(dates) or (s.dates[0] - dates[0]).days % 7:
+        return s
+    idx = pd.date_range(min(dates[0], s.dates[0]), s.dates[-1], freq="7D")
+    at = idx.get_indexer(s.dates)
+    y = np.full(len(idx), np.nan)
+    y[at] = s.y
+    early = pd.Series(values, index=dates).reindex(idx).to_numpy(dtype=float)
+    y = np.where(np.isfinite(y), y, early)
+    affect = None
+    if s.affect is not None:
+        affect = np.full((len(idx), s.affect.shape[1]), np.nan)
+        affect[at] = s.affect
+    return Series(s.source, s.location, idx, y, affect)
+
+
 def above_floor(s: Series, q: float | None = None, weeks: int = FLOOR_WEEKS) -> Series:
     """ILI visits above the series' non-influenza floor: ``y_t`` minus the ``q`` quantile
     (``FLOOR_QUANTILE``) of the previous ``weeks`` weeks, clipped at 0 (the first 20 weeks of a

@@ -33,6 +33,7 @@ from analytics.backtest import build_panel, saturdays, vintage
 from analytics.features import Series
 from analytics.forecast import forecast_panel
 from analytics.ilinet import DATA, ili_states, season_label, season_start_year
+from analytics.nhsn import nhsn_admissions
 from analytics.models.ensemble import calibrate_by_horizon, combine, weighted_combine
 from affectwatch.progress import progress
 from analytics.quantiles import LEVELS, MEDIAN_INDEX
@@ -50,10 +51,7 @@ LV = np.asarray(LEVELS)
 
 
 def nhsn_target() -> pd.DataFrame:
-    from analytics.hubverse import read_target_csv
-
-    t = read_target_csv(DATA / "flusight" / "target-hospital-admissions.csv")
-    return t[t["location"] != "US"].reset_index(drop=True)
+    return nhsn_admissions(national=False)
 
 
 def hhs_target() -> pd.DataFrame:
@@ -115,7 +113,7 @@ def models_tag(models) -> str:
     h = hashlib.sha1(",".join(models).encode())
     members = [f for f in root.glob("models/*.py") if f.name != "ensemble.py"]
     for f in sorted([*members, root / "features.py", root / "ilinet.py", root / "backtest.py",
-                     root / "forecast.py", root / "quantiles.py", root / "revisions.py"]):
+                     root / "forecast.py", root / "quantiles.py", root / "revisions.py", root / "nhsn.py"]):
         h.update(f.read_bytes())
     return h.hexdigest()[:10]
 

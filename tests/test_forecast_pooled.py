@@ -357,3 +357,54 @@ def test_a_location_without_population_keeps_its_own_scale_and_not_the_others(ad
     assert mixed[("target", "78")] == pytest.approx(16.0 ** 0.25)  # its own 95th percentile
     ca, tx = alone[("target", "06")], alone[("target", "48")]
     assert ca / tx == pytest.approx((populations()["06"] / populations()["48"]) ** 0.25)  # per-capita
+
+
+@pytest.mark.parametrize("kind", ["gbq", "qar"])
+def test_an_admissions_file_that_starts_in_the_fall_gets_the_vendored_history(admissions, kind):
+    """A FluSight file of a later season may start in the fall: the pooled models add the vendored
+    NHSN weeks before it, so a file cut at 1 October 2022 forecasts exactly as the whole file does,
+    even two weeks in, when the file alone is too short for the features."""
+    for ref in (pd.Timestamp("2022-12-10"), pd.Timestamp("2022-10-15")):
+        full = dataclasses.replace(_panel(admissions, ref), target_is_admissions=True)
+        short = dataclasses.replace(_panel(admissions[admissions["date"] >= "2022-10-01"], ref), target_is_admissions=True)
+        assert short.y.index[0] == pd.Timestamp("2022-10-01") and full.y.index[0] < pd.Timestamp("2022-03-01")
+        _, a = _predict(kind, full, steps=(1, 3))
+        m, b = _predict(kind, short, steps=(1, 3))
+        assert not m.failures
+        for loc in STATES:
+            np.testing.assert_array_equal(a[loc], b[loc])
+    # not for another syndrome: then the short file is forecast from its own weeks only
+    m, c = _predict(kind, dataclasses.replace(short, target_is_admissions=False), steps=(1, 3))
+    assert set(m.failures) == set(STATES) and "only 2 observations" in m.failures["06"]  # too short: baseline
+    ref = pd.Timestamp("2022-12-10")
+    short = dataclasses.replace(_panel(admissions[admissions["date"] >= "2022-10-01"], ref), target_is_admissions=False)
+    _, a = _predict(kind, dataclasses.replace(_panel(admissions, ref), target_is_admissions=True), steps=(1, 3))
+    _, c = _predict(kind, short, steps=(1, 3))
+    assert any(not np.allclose(a[l], c[l]) for l in STATES)
+
+
+def test_vendored_history_is_what_was_published_before_the_file_starts():
+    from analytics.nhsn import history_before
+
+    ref = pd.Timestamp("2022-12-10")
+    h = history_before({"06": pd.Timestamp("2023-01-07"), "48": pd.Timestamp("2022-10-01"), "99": ref}, ref)
+    assert set(h) == {"06", "48"}  # no vendored weeks for an unknown location
+    assert h["06"][0][-1] == ref - pd.Timedelta(days=7)  # published by the reference date (a week after the week)
+    assert h["48"][0][-1] == pd.Timestamp("2022-09-24")  # only weeks before the file's first week
+    assert h["48"][0][0] == pd.Timestamp("2022-02-05") and np.isfinite(h["48"][1]).all()
+
+
+def test_forecast_panel_marks_admissions_targets(admissions, monkeypatch):
+    seen = {}
+    orig = PooledModel.fit
+
+    def spy(self, panel):
+        seen[self.kind] = panel.target_is_admissions
+        return orig(self, panel)
+
+    monkeypatch.setattr(PooledModel, "fit", spy)
+    panel = build_panel(admissions, REF, latency=1)
+    forecast_panel(panel, REF, models=["qar"], components=["qar"])
+    assert seen == {"qar": True}
+    forecast_panel(panel, REF, models=["qar"], components=["qar"], target="wk inc flu_ed_visits")
+    assert seen == {"qar": False}

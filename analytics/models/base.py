@@ -38,6 +38,9 @@ class Panel:
     per_capita: bool = True  # pooled models may put the panel on one per-capita scale (populations known)
     # the target is ILI itself: pooled models keep the extra ILINet raw (no floor), minus the target's own weeks
     target_is_ili: bool = False
+    # the target is influenza admissions (NHSN): pooled models add the vendored admissions weeks the
+    # panel lacks before each location's first week (analytics.nhsn)
+    target_is_admissions: bool = False
 
     def __post_init__(self) -> None:
         if not self.y.index.is_monotonic_increasing:

@@ -15,6 +15,10 @@ count scale.
 * ``qar``: a linear quantile autoregression on the same scale and a subset of the features
   (``LINEAR_FEATURES``), solved by :func:`analytics.models.quantreg.quantreg_irls`.
 
+A target of influenza admissions is completed with the vendored NHSN weeks it lacks before each
+location's first week (:mod:`analytics.nhsn`), so a file that starts in the fall still has earlier
+seasons; affect is absent on those weeks.
+
 ``*_affect`` variants add the panel's affect features (value and weekly change) — absent (NaN for
 ``gbq``, 0 = the location mean for ``qar``) on ILINet rows. Weekly data only: on daily panels
 the whole model fails with that reason and every series falls back to the baseline.
@@ -31,6 +35,7 @@ from analytics import features as F
 from analytics.ilinet import ili_states, populations, published_by
 from analytics.models.base import Model, Panel, SeriesFailure
 from analytics.models.quantreg import quantreg_irls
+from analytics.nhsn import history_before
 from analytics.quantiles import LEVELS, interpolate_levels
 
 FIT_LEVELS = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
@@ -70,6 +75,15 @@ def _before_target(extra: list[F.Series], target: list[F.Series]) -> list[F.Seri
     return out
 
 
+def _with_history(target: list[F.Series], reference_date) -> list[F.Series]:
+    """Admissions targets: each location's series with the vendored NHSN weeks published by the
+    reference date that precede its first observed week (:mod:`analytics.nhsn`) — a file that starts
+    in the fall then still carries earlier seasons' shape and scale; a complete file is unchanged."""
+    first = {s.location: s.dates[np.isfinite(s.y)][0] for s in target if np.isfinite(s.y).any()}
+    hist = history_before(first, reference_date)
+    return [F.prepend(s, *hist[s.location]) if s.location in hist else s for s in target]
+
+
 @dataclass
 class PooledModel(Model):
     name: str = "gbq"
@@ -99,17 +113,19 @@ class PooledModel(Model):
         idx = pd.DatetimeIndex(panel.y.index)
         target = []
         for loc in panel.locations:
-            y = panel.y[loc].to_numpy(dtype=float)
-            n = int(np.isfinite(y).sum())
-            if n < F.MIN_OBS:
-                self.failures[loc] = f"{self.name}: only {n} observations (needs {F.MIN_OBS})"
-            elif not np.isfinite(y[-1]):
-                self.failures[loc] = f"{self.name}: last period is missing"
             a = panel.affect_matrix(loc, self.affect_features) if self.affect else None
-            target.append(F.Series("target", loc, idx, y, a))
+            target.append(F.Series("target", loc, idx, panel.y[loc].to_numpy(dtype=float), a))
         extra = panel.extra if panel.extra is not None else (_ilinet_series(ref) if self.use_ilinet else [])
         if panel.extra is None and panel.target_is_ili:
             extra = _before_target(extra, target)
+        if panel.extra is None and panel.target_is_admissions and not panel.target_is_ili:
+            target = _with_history(target, ref)
+        for s in target:  # after the vendored history: it gives a short file's series their features
+            n = int(np.isfinite(s.y).sum())
+            if n < F.MIN_OBS:
+                self.failures[s.location] = f"{self.name}: only {n} observations (needs {F.MIN_OBS})"
+            elif not np.isfinite(s.y[-1]):
+                self.failures[s.location] = f"{self.name}: last period is missing"
         floor = self.kind in FLOOR_KINDS and not panel.target_is_ili  # ILINet above its floor (features.above_floor)
         everything = target + [F.above_floor(s) if floor and s.source == "ilinet" else s for s in extra]
         sc = F.scales(everything, populations(), ("target", "nhsn") if panel.per_capita else ("nhsn",))
