@@ -34,11 +34,6 @@ def first_present(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in cols), None)
 
 
-def is_target_data(columns: Iterable[str]) -> bool:
-    cols = list(columns)
-    return all(first_present(cols, names) for names in (DATE, VALUE, LOCATION))
-
-
 def choose_target(targets: Iterable[str], wanted: str | None = None) -> str:
     """Which ``target`` of a file to read: ``wanted`` if given, else the file's only target, else
     FluSight's admissions target. Raises ValueError naming the targets when that is ambiguous."""
