@@ -10,8 +10,14 @@ from __future__ import annotations
 ILI = "ili"
 FLU_ADMISSIONS = "flu_admissions"
 FLU_ED_VISITS = "flu_ed_visits"
+FLUSIGHT_ADMISSIONS = "flu hosp"  # FluSight's name for the same counts (its target "wk inc flu hosp")
 
 
 def is_ili(syndrome: str) -> bool:
     """The syndrome counts influenza-like illness (any cause), not laboratory-confirmed influenza."""
     return syndrome.strip().lower() == ILI
+
+
+def is_flu_admissions(syndrome: str) -> bool:
+    """The syndrome counts laboratory-confirmed influenza admissions (NHSN), by our name or FluSight's."""
+    return syndrome.strip().lower() in (FLU_ADMISSIONS, FLUSIGHT_ADMISSIONS)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from affectwatch.syndromes import FLUSIGHT_ADMISSIONS
+
 DATE = ("date", "target_end_date")
 VALUE = ("value", "observation")
 LOCATION = ("location", "region_id")
 VINTAGE = "as_of"
 TARGET = "target"
-HOSP_TARGET = "wk inc flu hosp"  # FluSight's weekly influenza admissions: chosen when a file holds several targets
+HOSP_TARGET = f"wk inc {FLUSIGHT_ADMISSIONS}"  # FluSight's weekly influenza admissions: chosen when a file holds several
 HELP = ("Target data: a CSV (date, location, value [, as_of]; or the FluSight hub's time series: as_of, target, "
         "target_end_date, location, observation) or a folder of as_of=YYYY-MM-DD partitions.")  # CLI options
 PARTITION_RE = re.compile(r"(?:^|[\\/])as_of=(\d{4}-\d{2}-\d{2})(?:[\\/]|$)")

@@ -63,7 +63,7 @@ def backtest_cmd(
     affect_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="Affect features: location, date, feature columns."),
     affect_features: str = typer.Option(None, help="Affect columns the fused models use (default: all numeric feature columns)."),
     locations: str = typer.Option(None, help="Only these locations (comma-separated)."),
-    syndrome: str = typer.Option("flu_admissions", help="Names the target: 'wk inc <syndrome>'."),
+    syndrome: str = typer.Option("flu_admissions", help="Names the target: 'wk inc <syndrome>'. flu_admissions or FluSight's 'flu hosp' mean NHSN influenza admissions (a file starting in the fall gets the vendored NHSN history)."),
     freq: str = typer.Option("W", help="W (weekly) or D (daily)."),
     jobs: int = typer.Option(2, help="Worker processes (reference dates run in parallel)."),
     to_warehouse: bool = typer.Option(False, help="Also write the forecasts to the warehouse."),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from affectwatch.logs import get_logger
-from affectwatch.syndromes import FLU_ADMISSIONS, is_ili
+from affectwatch.syndromes import is_flu_admissions, is_ili
 from analytics.models import COMPONENTS, FUSABLE, Panel, SeriesFailure, components_for, make_model
 from analytics.models.ensemble import CHOSEN, chosen_ensemble, ensemble_members, median_ensemble
 from analytics.quantiles import LEVELS, repair, validate_levels
@@ -133,7 +133,7 @@ def forecast_panel(
     steps = [gap + h for h in kept]
     syndrome = syndrome_of(target)
     panel = dataclasses.replace(panel, reference_date=ref, target_is_ili=panel.target_is_ili or is_ili(syndrome),
-                                target_is_admissions=panel.target_is_admissions or syndrome == FLU_ADMISSIONS)
+                                target_is_admissions=panel.target_is_admissions or is_flu_admissions(syndrome))
     fused_requested = any(m.endswith("_affect") for m in models)
     if fused_requested and not panel.affect:
         raise ValueError(f"models {[m for m in models if m.endswith('_affect')]} need affect features, but none were given")

@@ -4,7 +4,7 @@ weeks ending 2022-02-05 .. 2023-09-30): the admissions history a newer target fi
 A FluSight file of a later season can begin in the fall (the hub's 2024-25 time series starts with the
 week ending 2 November 2024). From such a file alone the pooled models see no admissions peak and no
 decline, and put every week on a scale set by the season's own rise so far. So for a target of
-influenza admissions (syndrome ``flu_admissions``) they prepend, per location, the vendored weeks that
+influenza admissions (syndrome ``flu_admissions`` or FluSight's ``flu hosp``) they prepend, per location, the vendored weeks that
 were published by the reference date (a week after the week ends, as for ILINet) and come before the
 location's first observed week in the file (:func:`history_before`). A file that already holds those
 weeks, as the vendored one does, is left as it is.

@@ -408,3 +408,5 @@ def test_forecast_panel_marks_admissions_targets(admissions, monkeypatch):
     assert seen == {"qar": True}
     forecast_panel(panel, REF, models=["qar"], components=["qar"], target="wk inc flu_ed_visits")
     assert seen == {"qar": False}
+    forecast_panel(panel, REF, models=["qar"], components=["qar"], target="wk inc flu hosp")  # FluSight's name
+    assert seen == {"qar": True}
