@@ -306,6 +306,13 @@ def _get(values: list[str], idx: int | None) -> str:
     return values[idx] if idx is not None and idx < len(values) else ""
 
 
+def _reported_at(vals: list[str], c: dict[str, int], header: list[str]) -> datetime | None:
+    """The row's reported time from its ``reported_at`` column (if the file has one and it is filled)."""
+    if "reported_at" not in c or _is_missing(_get(vals, c["reported_at"])):
+        return None
+    return _timestamp(_get(vals, c["reported_at"]), header[c["reported_at"]])
+
+
 def _flusight(parsed: _Parsed, col: _Collector, syndrome: str | None, source: str | None) -> None:
     c = _columns(parsed.header, {"date": TD.DATE, "location": TD.LOCATION[:1], "value": TD.VALUE,
                                  "reported_at": (TD.VINTAGE,), "target": (TD.TARGET,)}, ("reported_at", "target"),
@@ -351,9 +358,7 @@ def _flusight(parsed: _Parsed, col: _Collector, syndrome: str | None, source: st
                 count, denom = int(round(x * SHARE_SCALE)), SHARE_SCALE
             else:
                 count, denom = _count(v, "value"), None
-            rep = None  # a vintage's publication date: each vintage of a week is kept as a revision
-            if "reported_at" in c and not _is_missing(_get(vals, c["reported_at"])):
-                rep = _timestamp(_get(vals, c["reported_at"]), parsed.header[c["reported_at"]])
+            rep = _reported_at(vals, c, parsed.header)  # a vintage's as_of: each vintage is kept as a revision
             col.good.append(_Candidate(line, raw, region, syndrome, end - timedelta(days=6), end, count, denom, src, rep))
         except _RowError as err:
             col.reject(rownum, line, raw, err, loc)
@@ -399,10 +404,8 @@ def _essence(parsed: _Parsed, col: _Collector, syndrome: str | None, source: str
             syn = syndrome or _get(vals, c["syndrome"]).strip().lower()
             if not SYNDROME_RE.match(syn):
                 raise _RowError("bad_syndrome", f"syndrome {syn!r} must be 1-32 characters of a-z, 0-9 and _")
-            rep = None
-            if "reported_at" in c and not _is_missing(_get(vals, c["reported_at"])):
-                rep = _timestamp(_get(vals, c["reported_at"]), parsed.header[c["reported_at"]])
-            col.good.append(_Candidate(line, raw, region, syn, start, end, count, denom, src, rep))
+            col.good.append(_Candidate(line, raw, region, syn, start, end, count, denom, src,
+                                       _reported_at(vals, c, parsed.header)))
         except _RowError as err:
             col.reject(rownum, line, raw, err, reg)
 
