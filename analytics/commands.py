@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from affectwatch import target_data as TD
+from affectwatch.syndromes import FLU_ADMISSIONS
 
 forecast_app = typer.Typer(help="Forecasts with uncertainty, backtests, scoring and affect lift.", no_args_is_help=True)
 
@@ -63,7 +64,7 @@ def backtest_cmd(
     affect_csv: Path = typer.Option(None, exists=True, dir_okay=False, help="Affect features: location, date, feature columns."),
     affect_features: str = typer.Option(None, help="Affect columns the fused models use (default: all numeric feature columns)."),
     locations: str = typer.Option(None, help="Only these locations (comma-separated)."),
-    syndrome: str = typer.Option("flu_admissions", help="Names the target: 'wk inc <syndrome>'. flu_admissions or FluSight's 'flu hosp' mean NHSN influenza admissions (a file starting in the fall gets the vendored NHSN history)."),
+    syndrome: str = typer.Option(None, help="Names the target: 'wk inc <syndrome>' (default: the file's own target name when it has a target column, e.g. the hub's 'wk inc flu hosp'; else flu_admissions). flu_admissions or FluSight's 'flu hosp' mean NHSN influenza admissions (a file starting in the fall gets the vendored NHSN history)."),
     freq: str = typer.Option("W", help="W (weekly) or D (daily)."),
     jobs: int = typer.Option(2, help="Worker processes (reference dates run in parallel)."),
     to_warehouse: bool = typer.Option(False, help="Also write the forecasts to the warehouse."),
@@ -82,10 +83,12 @@ def backtest_cmd(
     else:
         raise typer.BadParameter("give --reference-dates, or --start and --end")
     target_df = _read_target(target_csv, _split(locations), target)
+    # the forecasts' target: --syndrome, else the name the file itself gives (a hub file: 'wk inc flu hosp')
+    name = target_name(syndrome, freq) if syndrome else target_df.attrs.get("target") or target_name(FLU_ADMISSIONS, freq)
     affect = read_affect_csv(affect_csv) if affect_csv else None
     hz = [int(h) for h in _split(horizons)] if horizons else None
     fc = backtest(target_df, refs, models=_split(models), horizons=hz, latency=latency_weeks, freq=freq, affect=affect,
-                  affect_features=_split(affect_features), target_name=target_name(syndrome, freq), n_jobs=jobs)
+                  affect_features=_split(affect_features), target_name=name, n_jobs=jobs)
     write_hub_csv(fc, out)
     fb = fc.attrs.get("fallbacks", [])
     typer.echo(f"wrote {len(fc)} rows ({fc['model'].nunique()} models, {fc['location'].nunique()} locations, "

@@ -64,10 +64,11 @@ def read_target_csv(path: str | Path, locations: list[str] | None = None, target
     :mod:`affectwatch.target_data` (``date, location, value`` or the hubverse ``target_end_date,
     location, observation``), one file or a folder of ``as_of=`` partitions. With a ``target``
     column, only the rows of one target (``target``, else the file's only one, else FluSight's
-    admissions). A file with a single vintage is final data (as if it had no ``as_of``). Rows whose
+    admissions), whose name is kept in ``attrs["target"]``. A file with a single vintage is final data (as if it had no ``as_of``). Rows whose
     value is NA are dropped (they are missing, not zero); negative values raise."""
     path = Path(path)
     df = _read_target_frame(path)
+    chosen = None
     names = {TD.first_present(df.columns, TD.LOCATION): "location", TD.first_present(df.columns, TD.DATE): "date",
              TD.first_present(df.columns, TD.VALUE): "value"}
     df = df.rename(columns={k: v for k, v in names.items() if k is not None and k != v})
@@ -96,7 +97,10 @@ def read_target_csv(path: str | Path, locations: list[str] | None = None, target
     if locations:
         df = df[df["location"].isin(locations)]
     keep = ["date", "location", "value"] + ([TD.VINTAGE] if TD.VINTAGE in df.columns else [])
-    return df[keep].reset_index(drop=True)
+    out = df[keep].reset_index(drop=True)
+    if chosen is not None:
+        out.attrs["target"] = chosen  # the backtest names its forecasts after it (the hub's own name)
+    return out
 
 
 def read_affect_csv(path: str | Path) -> pd.DataFrame:

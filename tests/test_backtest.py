@@ -103,6 +103,8 @@ def test_cli_backtest_then_score(tmp_path, small_target):
                             "--models", "baseline,glm,qr,ensemble", "--latency-weeks", "1", "--out", str(hub), "--jobs", "1"])
     assert r.exit_code == 0, r.output
     assert "wrote" in r.output and hub.exists()
+    # a file without a target column: the product's own name (the warehouse's syndrome)
+    assert set(pd.read_csv(hub)["target"]) == {"wk inc flu_admissions"}
     out = tmp_path / "scores"
     r = runner.invoke(app, ["forecast", "score", "--forecasts", str(hub), "--truth", str(path), "--out-dir", str(out)])
     assert r.exit_code == 0, r.output

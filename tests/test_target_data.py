@@ -86,6 +86,7 @@ def test_a_single_vintage_is_final_data(vintages, tmp_path):
     assert r.exit_code == 0, r.output
     fc = pd.read_csv(out, dtype={"location": str})
     assert set(fc["location"]) == set(STATES) and set(fc["horizon"]) == {0, 1, 2, 3}
+    assert set(fc["target"]) == {HOSP_TARGET}  # named as the hub names it, ready to submit
 
 
 def test_cli_backtest_and_score_on_hub_partitions(vintages, tmp_path):
@@ -99,6 +100,7 @@ def test_cli_backtest_and_score_on_hub_partitions(vintages, tmp_path):
                             "--models", "baseline,qr", "--out", str(out), "--jobs", "1"])
     assert r.exit_code == 0, r.output
     fc = pd.read_csv(out, dtype={"location": str})
+    assert set(fc["target"]) == {HOSP_TARGET}  # the file's own target name; --syndrome overrides it
     # what was known on 2022-12-10: the first vintage, whose newest week (2022-12-03) was reported low
     med = fc[(fc.model == "baseline") & (fc.output_type_id == 0.5) & (fc.location == "06")]["value"].unique()
     first = vintages[(vintages.location == "06") & (vintages.date == pd.Timestamp("2022-12-03"))].set_index("as_of")["value"]
@@ -107,6 +109,10 @@ def test_cli_backtest_and_score_on_hub_partitions(vintages, tmp_path):
     r = runner.invoke(app, ["forecast", "score", "--forecasts", str(out), "--truth", str(root), "--out-dir", str(tmp_path / "s")])
     assert r.exit_code == 0, r.output
     assert set(pd.read_csv(tmp_path / "s" / "summary.csv")["model"]) == {"baseline", "qr"}
+    # --syndrome names the target instead (the warehouse's name for the same admissions)
+    r = runner.invoke(app, ["forecast", "backtest", "--target-csv", str(root), "--reference-dates", "2022-12-10",
+                            "--models", "baseline", "--syndrome", "flu_admissions", "--out", str(out), "--jobs", "1"])
+    assert r.exit_code == 0 and set(pd.read_csv(out)["target"]) == {"wk inc flu_admissions"}, r.output
 
 
 def test_target_choice_and_errors(tmp_path):
