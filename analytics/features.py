@@ -127,7 +127,7 @@ def scales(series: list[Series], pops: dict[str, float], per_capita_sources: tup
         q = [v for v in q if v > 0]
         common = float(np.median(q)) if q else 0.0
         for s in group:
-            if common > 0 and s.location in pops and source in per_capita_sources:
+            if common > 0 and s.location in pops:  # common > 0 only for a per-capita source
                 out[(source, s.location)] = common * pops[s.location] ** 0.25
             else:
                 v = float(np.nanquantile(fourth_root(s.y), 0.95)) if np.isfinite(s.y).any() else 0.0

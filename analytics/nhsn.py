@@ -28,11 +28,12 @@ def _nhsn() -> pd.DataFrame:
     return read_target_csv(NHSN_CSV)
 
 
-def nhsn_admissions(national: bool = True) -> pd.DataFrame:
-    """``date, location, value`` of every vendored week (NA values dropped); ``national=False`` drops
-    ``US``. A copy: callers may modify it."""
+def nhsn_admissions() -> pd.DataFrame:
+    """``date, location, value`` of every vendored state week (NA values dropped; the national ``US``
+    series left out: the validation's admissions fold is the states'). A copy: callers may modify it.
+    :func:`history_before` keeps ``US``, for a target file that forecasts it."""
     df = _nhsn()
-    return (df if national else df[df["location"] != "US"]).reset_index(drop=True).copy()
+    return df[df["location"] != "US"].reset_index(drop=True)
 
 
 def history_before(first_weeks: dict[str, pd.Timestamp], reference_date) -> dict[str, tuple[pd.DatetimeIndex, np.ndarray]]:

@@ -51,7 +51,7 @@ LV = np.asarray(LEVELS)
 
 
 def nhsn_target() -> pd.DataFrame:
-    return nhsn_admissions(national=False)
+    return nhsn_admissions()
 
 
 def hhs_target() -> pd.DataFrame:
