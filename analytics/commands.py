@@ -33,7 +33,7 @@ def run_cmd(
 
 @contextmanager
 def _input_errors():
-    """A target or affect file that does not fit is an error message and exit status 2, not a traceback."""
+    """A target, model-output or affect file that does not fit is an error message and exit status 2, not a traceback."""
     from analytics.hubverse import FormatError
 
     try:
@@ -103,7 +103,7 @@ def backtest_cmd(
 
 @forecast_app.command("score")
 def score_cmd(
-    forecasts: Path = typer.Option(..., exists=True, dir_okay=False, help="Hubverse CSV (from backtest)."),
+    forecasts: list[Path] = typer.Option(..., exists=True, help="Hubverse model output: a CSV from backtest, a hub submission file or a hub model's folder (model-output/FluSight-ensemble/); repeat to score several together (relative WIS on their common forecasts)."),
     truth: Path = typer.Option(..., exists=True, help=TD.HELP),
     target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest)."),
     out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
@@ -116,7 +116,15 @@ def score_cmd(
     from analytics.hubverse import read_hub_csv
     from analytics.scoring import pit_histogram, score, summarise
 
-    fc = read_hub_csv(forecasts)
+    with _input_errors():
+        parts = [read_hub_csv(f) for f in forecasts]
+    names = list(dict.fromkeys(str(p["target"].iloc[0]) for p in parts))
+    if len(names) > 1:  # e.g. 'wk inc flu_admissions' (a file without a target column) and the hub's 'wk inc flu hosp'
+        typer.echo(f"note: the inputs name their target {names}; all are scored against the same truth, as {names[0]!r}")
+    fc = pd.concat(parts, ignore_index=True).assign(target=names[0])
+    dup = fc.duplicated(["model", "location", "reference_date", "horizon", "output_type_id"])
+    if dup.any():
+        raise typer.BadParameter(f"model {fc.loc[dup, 'model'].iloc[0]!r} is in more than one input: give each model once")
     scores = score(fc, _read_target(truth, target=target))
     if scores.empty:
         raise typer.BadParameter("no forecast has a truth value (check target_end_date and location against the truth file)")

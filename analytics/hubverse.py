@@ -8,6 +8,7 @@ Bad input raises :class:`FormatError` naming the missing columns or the bad valu
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,16 +129,52 @@ def write_hub_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def read_hub_csv(path: str | Path) -> pd.DataFrame:
-    """Read model output; validates columns, output_type and non-crossing quantiles."""
-    df = pd.read_csv(path, dtype={"location": str})
-    needed = [c for c in HUB_COLUMNS if c != "model"]
-    _require(df, needed, "hubverse model output", path)
+HUB_FILE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}-(.+)$")  # a hub submission: <reference_date>-<model_id>.csv
+
+
+def _model_file(path: Path) -> pd.DataFrame:
+    """One model-output file (CSV or parquet); without a ``model`` column the model is named after the
+    file, as the hub names submissions (``2023-10-14-FluSight-ensemble.csv`` -> ``FluSight-ensemble``)."""
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"location": str, "output_type_id": str})
+    _require(df, [c for c in HUB_COLUMNS if c != "model"], "hubverse model output", path)
     if "model" not in df.columns:
-        df["model"] = Path(path).stem
-    bad_type = df.loc[df["output_type"] != "quantile", "output_type"]
-    if len(bad_type):
-        raise FormatError(f"{path}: output_type {bad_type.iloc[0]!r} is not supported (only 'quantile')")
+        m = HUB_FILE_RE.match(path.stem)
+        df["model"] = m.group(1) if m else path.stem
+    return df.assign(location=df["location"].astype(str))
+
+
+def read_hub_csv(path: str | Path, target: str | None = None) -> pd.DataFrame:
+    """Read model output: a file, or a folder of them (a hub model's ``model-output/<model>/`` folder,
+    one file per reference date, or all of ``model-output/``). Only quantile forecasts of one target
+    are kept (``target``, else the only one, else FluSight's admissions, as for target data): a hub
+    submission's other rows (``pmf`` rate-change categories, ``sample`` trajectories, peak targets) are
+    counted in the log and left out. Validates columns, values and non-crossing quantiles."""
+    path = Path(path)
+    files = sorted([*path.rglob("*.csv"), *path.rglob("*.parquet")]) if path.is_dir() else [path]
+    if not files:
+        raise FormatError(f"{path}: a folder without CSV or parquet files")
+    df = pd.concat([_model_file(f) for f in files], ignore_index=True)
+    other = df["output_type"] != "quantile"
+    if other.all():
+        raise FormatError(f"{path}: no quantile forecasts (output types {sorted(df['output_type'].astype(str).unique())})")
+    if other.any():
+        log.info("model output: only quantile rows are scored", path=str(path),
+                 left_out=df.loc[other, "output_type"].astype(str).value_counts().to_dict())
+    df = df[~other]
+    try:
+        chosen = TD.choose_target(df["target"].dropna().astype(str), target)
+    except ValueError as exc:
+        raise FormatError(f"{path}: {exc}") from None
+    if df["target"].nunique() > 1:
+        log.info("model output: one target is scored", path=str(path), target=chosen)
+    df = df[df["target"] == chosen].copy()
+    df["output_type_id"] = pd.to_numeric(df["output_type_id"], errors="coerce")
+    if df["output_type_id"].isna().any():
+        raise FormatError(f"{path}: quantile rows whose output_type_id is not a level between 0 and 1")
+    df["horizon"] = pd.to_numeric(df["horizon"], errors="coerce")
+    if df["horizon"].isna().any():
+        raise FormatError(f"{path}: quantile rows of target {chosen!r} without a horizon")
+    df["horizon"] = df["horizon"].astype(int)
     for c in ("reference_date", "target_end_date"):
         df[c] = _dates(df[c], c, path)
     df["value"] = pd.to_numeric(df["value"], errors="coerce")

@@ -113,3 +113,48 @@ def test_cli_backtest_then_score(tmp_path, small_target):
     assert summary.set_index("model").loc["baseline", "rel_wis"] == 1.0
     assert summary["n"].eq(2 * 3 * 4).all()  # 2 reference dates x 3 states x 4 horizons
     assert (out / "pit.csv").exists() and "PIT histogram" in r.output
+
+
+def _hub_submissions(ours: pd.DataFrame, folder) -> None:
+    """Our qr forecasts written as a FluSight hub model's submissions: one file per reference date,
+    named <date>-<model>.csv, no model column, the hub's target name, and the rows a hub file also holds
+    (rate-change pmf, sample trajectories, a peak target without horizon)."""
+    folder.mkdir(parents=True)
+    qr = ours[ours.model == "qr"].drop(columns="model").assign(target="wk inc flu hosp")
+    for ref, g in qr.groupby("reference_date"):
+        extra = pd.DataFrame([
+            {**g.iloc[0].to_dict(), "target": "wk flu hosp rate change", "output_type": "pmf", "output_type_id": "increase", "value": 0.4},
+            {**g.iloc[0].to_dict(), "output_type": "sample", "output_type_id": "s7", "value": 120.0},
+            {**g.iloc[0].to_dict(), "target": "peak inc flu hosp", "horizon": None, "target_end_date": None, "output_type_id": "0.5"},
+        ])
+        pd.concat([g, extra]).to_csv(folder / f"{ref}-Hub-model.csv", index=False)
+
+
+def test_cli_score_with_a_hub_models_folder(tmp_path, small_target):
+    """A FluSight hub model's folder of submissions is scored next to our backtest, on the same forecasts."""
+    _, path = small_target
+    runner = CliRunner()
+    ours = tmp_path / "ours.csv"
+    r = runner.invoke(app, ["forecast", "backtest", "--target-csv", str(path), "--reference-dates", "2022-12-03,2022-12-10",
+                            "--models", "baseline,qr", "--latency-weeks", "1", "--out", str(ours), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "model-output" / "Hub-model"
+    _hub_submissions(pd.read_csv(ours, dtype={"location": str}), folder)
+    back = read_hub_csv(folder)
+    assert set(back["model"]) == {"Hub-model"} and set(back["target"]) == {"wk inc flu hosp"}
+    assert set(back["output_type"]) == {"quantile"} and len(back) == 2 * 3 * 4 * 23
+    out = tmp_path / "scores"
+    r = runner.invoke(app, ["forecast", "score", "--forecasts", str(ours), "--forecasts", str(folder), "--truth", str(path),
+                            "--out-dir", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "all are scored against the same truth" in r.output
+    s = pd.read_csv(out / "summary.csv").set_index("model")
+    assert set(s.index) == {"baseline", "qr", "Hub-model"} and s["n"].eq(2 * 3 * 4).all()
+    assert s.loc["Hub-model", "wis"] == pytest.approx(s.loc["qr", "wis"])  # the same forecasts score the same
+    assert s.loc["Hub-model", "rel_wis"] == pytest.approx(s.loc["qr", "rel_wis"])
+    r = runner.invoke(app, ["forecast", "score", "--forecasts", str(ours), "--forecasts", str(ours), "--truth", str(path)])
+    assert r.exit_code != 0 and "more than one input" in r.output
+    only_pmf = tmp_path / "pmf.csv"
+    pd.read_csv(folder / "2022-12-03-Hub-model.csv").query("output_type == 'pmf'").to_csv(only_pmf, index=False)
+    r = runner.invoke(app, ["forecast", "score", "--forecasts", str(only_pmf), "--truth", str(path)])
+    assert r.exit_code == 2 and "no quantile forecasts" in r.output
