@@ -95,13 +95,19 @@ def test_bad_target_csv_is_named(tmp_path, content, message):
         read_target_csv(p)
 
 
+def _cli_backtest(runner, target_csv, models: str, out):
+    """``forecast backtest`` as the README runs it: two December 2022 Saturdays, latency 1 week."""
+    r = runner.invoke(app, ["forecast", "backtest", "--target-csv", str(target_csv), "--reference-dates", "2022-12-03,2022-12-10",
+                            "--models", models, "--latency-weeks", "1", "--out", str(out), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    return r
+
+
 def test_cli_backtest_then_score(tmp_path, small_target):
     _, path = small_target
     runner = CliRunner()
     hub = tmp_path / "hub.csv"
-    r = runner.invoke(app, ["forecast", "backtest", "--target-csv", str(path), "--reference-dates", "2022-12-03,2022-12-10",
-                            "--models", "baseline,glm,qr,ensemble", "--latency-weeks", "1", "--out", str(hub), "--jobs", "1"])
-    assert r.exit_code == 0, r.output
+    r = _cli_backtest(runner, path, "baseline,glm,qr,ensemble", hub)
     assert "wrote" in r.output and hub.exists()
     # a file without a target column: the product's own name (the warehouse's syndrome)
     assert set(pd.read_csv(hub)["target"]) == {"wk inc flu_admissions"}
@@ -135,9 +141,7 @@ def test_cli_score_with_a_hub_models_folder(tmp_path, small_target):
     _, path = small_target
     runner = CliRunner()
     ours = tmp_path / "ours.csv"
-    r = runner.invoke(app, ["forecast", "backtest", "--target-csv", str(path), "--reference-dates", "2022-12-03,2022-12-10",
-                            "--models", "baseline,qr", "--latency-weeks", "1", "--out", str(ours), "--jobs", "1"])
-    assert r.exit_code == 0, r.output
+    _cli_backtest(runner, path, "baseline,qr", ours)
     folder = tmp_path / "model-output" / "Hub-model"
     _hub_submissions(pd.read_csv(ours, dtype={"location": str}), folder)
     back = read_hub_csv(folder)
