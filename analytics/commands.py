@@ -105,7 +105,7 @@ def backtest_cmd(
 def score_cmd(
     forecasts: list[Path] = typer.Option(..., exists=True, help="Hubverse model output: a CSV from backtest, a hub submission file or a hub model's folder (model-output/FluSight-ensemble/); repeat to score several together (relative WIS on their common forecasts)."),
     truth: Path = typer.Option(..., exists=True, help=TD.HELP),
-    target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest)."),
+    target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest); also chooses among a model output's several targets."),
     out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
     baseline: str = typer.Option("baseline", help="Reference model of relative WIS."),
     to_warehouse: bool = typer.Option(False, help="Also write per-forecast scores to `forecast_scores`."),
@@ -117,7 +117,7 @@ def score_cmd(
     from analytics.scoring import pit_histogram, score, summarise
 
     with _input_errors():
-        parts = [read_hub_csv(f) for f in forecasts]
+        parts = [read_hub_csv(f, target) for f in forecasts]
     names = list(dict.fromkeys(str(p["target"].iloc[0]) for p in parts))
     if len(names) > 1:  # e.g. 'wk inc flu_admissions' (a file without a target column) and the hub's 'wk inc flu hosp'
         typer.echo(f"note: the inputs name their target {names}; all are scored against the same truth, as {names[0]!r}")

@@ -65,8 +65,9 @@ def read_target_csv(path: str | Path, locations: list[str] | None = None, target
     :mod:`affectwatch.target_data` (``date, location, value`` or the hubverse ``target_end_date,
     location, observation``), one file or a folder of ``as_of=`` partitions. With a ``target``
     column, only the rows of one target (``target``, else the file's only one, else FluSight's
-    admissions), whose name is kept in ``attrs["target"]``. A file with a single vintage is final data (as if it had no ``as_of``). Rows whose
-    value is NA are dropped (they are missing, not zero); negative values raise."""
+    admissions), whose name is kept in ``attrs["target"]``. A file with a single vintage is final
+    data (as if it had no ``as_of``). Rows whose value is NA are dropped (they are missing, not zero);
+    negative values raise."""
     path = Path(path)
     df = _read_target_frame(path)
     chosen = None
@@ -146,8 +147,9 @@ def _model_file(path: Path) -> pd.DataFrame:
 def read_hub_csv(path: str | Path, target: str | None = None) -> pd.DataFrame:
     """Read model output: a file, or a folder of them (a hub model's ``model-output/<model>/`` folder,
     one file per reference date, or all of ``model-output/``). Only quantile forecasts of one target
-    are kept (``target``, else the only one, else FluSight's admissions, as for target data): a hub
-    submission's other rows (``pmf`` rate-change categories, ``sample`` trajectories, peak targets) are
+    are kept: the only one, else ``target``, else FluSight's admissions (as for target data; a single
+    target is read whatever its name, as our backtest's ``wk inc flu_admissions`` next to the hub's
+    ``wk inc flu hosp``). A hub submission's other rows (``pmf`` rate-change categories, ``sample`` trajectories, peak targets) are
     counted in the log and left out. Validates columns, values and non-crossing quantiles."""
     path = Path(path)
     files = sorted([*path.rglob("*.csv"), *path.rglob("*.parquet")]) if path.is_dir() else [path]
@@ -162,7 +164,8 @@ def read_hub_csv(path: str | Path, target: str | None = None) -> pd.DataFrame:
                  left_out=df.loc[other, "output_type"].astype(str).value_counts().to_dict())
     df = df[~other]
     try:
-        chosen = TD.choose_target(df["target"].dropna().astype(str), target)
+        found = df["target"].dropna().astype(str)
+        chosen = TD.choose_target(found, target if found.nunique() > 1 else None)
     except ValueError as exc:
         raise FormatError(f"{path}: {exc}") from None
     if df["target"].nunique() > 1:

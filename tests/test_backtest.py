@@ -132,6 +132,7 @@ def _hub_submissions(ours: pd.DataFrame, folder) -> None:
             {**g.iloc[0].to_dict(), "target": "wk flu hosp rate change", "output_type": "pmf", "output_type_id": "increase", "value": 0.4},
             {**g.iloc[0].to_dict(), "output_type": "sample", "output_type_id": "s7", "value": 120.0},
             {**g.iloc[0].to_dict(), "target": "peak inc flu hosp", "horizon": None, "target_end_date": None, "output_type_id": "0.5"},
+            {**g.iloc[0].to_dict(), "target": "wk inc flu prop ed visits", "output_type_id": "0.5", "value": 0.03},
         ])
         pd.concat([g, extra]).to_csv(folder / f"{ref}-Hub-model.csv", index=False)
 
@@ -147,6 +148,9 @@ def test_cli_score_with_a_hub_models_folder(tmp_path, small_target):
     back = read_hub_csv(folder)
     assert set(back["model"]) == {"Hub-model"} and set(back["target"]) == {"wk inc flu hosp"}
     assert set(back["output_type"]) == {"quantile"} and len(back) == 2 * 3 * 4 * 23
+    ed = read_hub_csv(folder, target="wk inc flu prop ed visits")  # a second quantile target, chosen by name
+    assert set(ed["target"]) == {"wk inc flu prop ed visits"} and len(ed) == 2
+    assert len(read_hub_csv(ours, target="wk inc flu hosp")) == len(pd.read_csv(ours))  # one target: read whatever its name
     out = tmp_path / "scores"
     r = runner.invoke(app, ["forecast", "score", "--forecasts", str(ours), "--forecasts", str(folder), "--truth", str(path),
                             "--out-dir", str(out)])
