@@ -103,7 +103,7 @@ def backtest_cmd(
 
 @forecast_app.command("score")
 def score_cmd(
-    forecasts: list[Path] = typer.Option(..., exists=True, help="Hubverse model output: a CSV from backtest, a hub submission file or a hub model's folder (model-output/FluSight-ensemble/); repeat to score several together (relative WIS on their common forecasts)."),
+    forecasts: list[Path] = typer.Option(..., exists=True, metavar="PATH", help="Hubverse model output: a CSV from backtest, a hub submission file or a hub model's folder (model-output/FluSight-ensemble/); repeat to score several together (relative WIS on their common forecasts)."),
     truth: Path = typer.Option(..., exists=True, help=TD.HELP),
     target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest); also chooses among a model output's several targets."),
     out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
