@@ -59,11 +59,16 @@ def _ilinet_series(reference_date) -> list[F.Series]:
     return out
 
 
+def _first_weeks(target: list[F.Series]) -> dict[str, pd.Timestamp]:
+    """Each target location's first observed week (locations with no value are left out)."""
+    return {s.location: s.dates[np.isfinite(s.y)][0] for s in target if np.isfinite(s.y).any()}
+
+
 def _before_target(extra: list[F.Series], target: list[F.Series]) -> list[F.Series]:
     """When the target is ILI itself, the vendored ILINet of a target location repeats the target's
     own weeks: keep only its weeks before the location's first observed target week (the earlier
     seasons the target lacks), so no week is trained on twice."""
-    first = {s.location: s.dates[np.isfinite(s.y)][0] for s in target if np.isfinite(s.y).any()}
+    first = _first_weeks(target)
     out = []
     for s in extra:
         if s.location in first:
@@ -79,7 +84,7 @@ def _with_history(target: list[F.Series], reference_date) -> list[F.Series]:
     """Admissions targets: each location's series with the vendored NHSN weeks published by the
     reference date that precede its first observed week (:mod:`analytics.nhsn`) — a file that starts
     in the fall then still carries earlier seasons' shape and scale; a complete file is unchanged."""
-    first = {s.location: s.dates[np.isfinite(s.y)][0] for s in target if np.isfinite(s.y).any()}
+    first = _first_weeks(target)
     hist = history_before(first, reference_date)
     return [F.prepend(s, *hist[s.location]) if s.location in hist else s for s in target]
 
