@@ -39,17 +39,22 @@ def _dates(s: pd.Series, col: str, path) -> pd.Series:
     return out
 
 
+def _folder_files(path: Path, suffixes: tuple[str, ...] = (".csv",), what: str = "CSV") -> list[Path]:
+    """The files with one of ``suffixes`` anywhere under the folder ``path`` (sorted); none is an error."""
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in suffixes)
+    if not files:
+        raise FormatError(f"{path}: a folder without {what} files")
+    return files
+
+
 def _read_target_frame(path: Path) -> pd.DataFrame:
     """One CSV, or a folder of them (the hub's ``time-series/as_of=YYYY-MM-DD/`` partitions: a file
     without an ``as_of`` column takes it from its folder's name)."""
     dtype = {c: str for c in (*TD.LOCATION, TD.TARGET)}
     if not path.is_dir():
         return pd.read_csv(path, dtype=dtype)
-    files = sorted(path.rglob("*.csv"))
-    if not files:
-        raise FormatError(f"{path}: a folder without CSV files")
     parts = []
-    for f in files:
+    for f in _folder_files(path):
         df = pd.read_csv(f, dtype=dtype)
         if TD.VINTAGE not in df.columns:
             as_of = TD.partition_as_of(str(f.relative_to(path.parent)))
@@ -149,12 +154,11 @@ def read_hub_csv(path: str | Path, target: str | None = None) -> pd.DataFrame:
     one file per reference date, or all of ``model-output/``). Only quantile forecasts of one target
     are kept: the only one, else ``target``, else FluSight's admissions (as for target data; a single
     target is read whatever its name, as our backtest's ``wk inc flu_admissions`` next to the hub's
-    ``wk inc flu hosp``). A hub submission's other rows (``pmf`` rate-change categories, ``sample`` trajectories, peak targets) are
-    counted in the log and left out. Validates columns, values and non-crossing quantiles."""
+    ``wk inc flu hosp``). A hub submission's other rows (``pmf`` rate-change categories, ``sample``
+    trajectories, peak targets) are counted in the log and left out. Validates columns, values and
+    non-crossing quantiles."""
     path = Path(path)
-    files = sorted([*path.rglob("*.csv"), *path.rglob("*.parquet")]) if path.is_dir() else [path]
-    if not files:
-        raise FormatError(f"{path}: a folder without CSV or parquet files")
+    files = _folder_files(path, (".csv", ".parquet"), "CSV or parquet") if path.is_dir() else [path]
     df = pd.concat([_model_file(f) for f in files], ignore_index=True)
     other = df["output_type"] != "quantile"
     if other.all():
@@ -163,12 +167,13 @@ def read_hub_csv(path: str | Path, target: str | None = None) -> pd.DataFrame:
         log.info("model output: only quantile rows are scored", path=str(path),
                  left_out=df.loc[other, "output_type"].astype(str).value_counts().to_dict())
     df = df[~other]
+    found = df["target"].dropna().astype(str)
+    several = found.nunique() > 1
     try:
-        found = df["target"].dropna().astype(str)
-        chosen = TD.choose_target(found, target if found.nunique() > 1 else None)
+        chosen = TD.choose_target(found, target if several else None)
     except ValueError as exc:
         raise FormatError(f"{path}: {exc}") from None
-    if df["target"].nunique() > 1:
+    if several:
         log.info("model output: one target is scored", path=str(path), target=chosen)
     df = df[df["target"] == chosen].copy()
     df["output_type_id"] = pd.to_numeric(df["output_type_id"], errors="coerce")
