@@ -107,7 +107,8 @@ def score_cmd(
     truth: Path = typer.Option(..., exists=True, help=TD.HELP),
     target: str = typer.Option(None, help="With a target column: the target to score against (default as in backtest); also chooses among a model output's several targets."),
     out_dir: Path = typer.Option(Path("scores"), help="Folder for scores.csv, summary*.csv and pit.csv."),
-    baseline: str = typer.Option("baseline", help="Reference model of relative WIS."),
+    baseline: str = typer.Option(None, help="Reference model of relative WIS, one of the inputs' models (default: 'baseline' when an input has it; "
+                                            "a hub's is FluSight-baseline)."),
     to_warehouse: bool = typer.Option(False, help="Also write per-forecast scores to `forecast_scores`."),
 ) -> None:
     """WIS (+ components), relative WIS, 50/80/95% coverage and PIT histograms by model, horizon and location."""
@@ -125,6 +126,14 @@ def score_cmd(
     dup = fc.duplicated(["model", "location", "reference_date", "horizon", "output_type_id"])
     if dup.any():
         raise typer.BadParameter(f"model {fc.loc[dup, 'model'].iloc[0]!r} is in more than one input: give each model once")
+    models = sorted(fc["model"].unique())
+    if baseline is not None and baseline not in models:
+        raise typer.BadParameter(f"--baseline {baseline!r} is not among the inputs' models {models}")
+    if baseline is None:
+        baseline = "baseline"
+        if baseline not in models:  # e.g. one hub model's folder: WIS and coverage still mean something
+            typer.echo(f"note: no model named 'baseline' among {models}: relative WIS is left empty "
+                       "(add the baseline's forecasts, e.g. --forecasts model-output/FluSight-baseline, and --baseline FluSight-baseline)")
     scores = score(fc, _read_target(truth, target=target))
     if scores.empty:
         raise typer.BadParameter("no forecast has a truth value (check target_end_date and location against the truth file)")

@@ -162,6 +162,20 @@ def test_cli_score_with_a_hub_models_folder(tmp_path, small_target):
     assert s.loc["Hub-model", "rel_wis"] == pytest.approx(s.loc["qr", "rel_wis"])
     r = runner.invoke(app, ["forecast", "score", "--forecasts", str(ours), "--forecasts", str(ours), "--truth", str(path)])
     assert r.exit_code != 0 and "more than one input" in r.output
+    # the hub model against our qr as the reference; a reference that is not an input is an error
+    r = runner.invoke(app, ["forecast", "score", "--forecasts", str(ours), "--forecasts", str(folder), "--truth", str(path),
+                            "--out-dir", str(out), "--baseline", "qr"])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(out / "summary.csv").set_index("model")["rel_wis"].to_dict() == pytest.approx(
+        {"qr": 1.0, "Hub-model": 1.0, "baseline": s.loc["baseline", "rel_wis"] / s.loc["qr", "rel_wis"]})
+    r = runner.invoke(app, ["forecast", "score", "--forecasts", str(folder), "--truth", str(path), "--baseline", "FluSight-baseline"])
+    said = " ".join(r.output.replace("│", " ").split())  # the error panel wraps long lines
+    assert r.exit_code == 2 and "'FluSight-baseline' is not among the inputs' models ['Hub-model']" in said, said
+    # one hub model alone: scored, with a note that relative WIS needs a baseline
+    r = runner.invoke(app, ["forecast", "score", "--forecasts", str(folder), "--truth", str(path), "--out-dir", str(out)])
+    assert r.exit_code == 0 and "relative WIS is left empty" in r.output, r.output
+    alone = pd.read_csv(out / "summary.csv")
+    assert list(alone["model"]) == ["Hub-model"] and alone["rel_wis"].isna().all() and alone["wis"].notna().all()
     only_pmf = tmp_path / "pmf.csv"
     pd.read_csv(folder / "2022-12-03-Hub-model.csv").query("output_type == 'pmf'").to_csv(only_pmf, index=False)
     r = runner.invoke(app, ["forecast", "score", "--forecasts", str(only_pmf), "--truth", str(path)])
